@@ -1,0 +1,218 @@
+"""Behaviour of a host converged with flaskstack.deploy.base.
+
+These tests ask what an operator cares about: is the firewall really
+dropping traffic, what does sshd actually enforce, does fail2ban ban, do
+security upgrades run - not whether a file was written.
+"""
+
+import os
+import subprocess
+import time
+
+import pytest
+import yaml
+
+testinfra_hosts = ["all"]
+
+PROBE_NS = "fsprobe"
+HOST_IP = "198.51.100.1"
+PROBE_IP = "198.51.100.2"
+
+
+def _instance(host):
+    """The harness's connection record for this host (address, port, key)."""
+    path = os.path.join(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"], "instance_config.yml")
+    with open(path, encoding="utf-8") as handle:
+        records = yaml.safe_load(handle)
+    name = host.backend.get_hostname()
+    return next(r for r in records if r["instance"] == name)
+
+
+def _ssh(host, user, *extra, command="true"):
+    rec = _instance(host)
+    return subprocess.run(
+        [
+            "ssh", "-F", "/dev/null", "-p", str(rec["port"]),
+            "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no",
+            "-o", "UserKnownHostsFile=/dev/null", "-o", "ConnectTimeout=10",
+            *extra, f"{user}@{rec['address']}", command,
+        ],
+        capture_output=True, text=True, timeout=60, check=False,
+    )
+
+
+@pytest.fixture(scope="module")
+def probe(host):
+    """A second network namespace on the host, linked by a veth pair.
+
+    Traffic from it arrives on an interface the firewall filters, like a
+    client on the internet would, without leaving the test host.
+    """
+    setup = f"""
+        set -e
+        ip netns add {PROBE_NS}
+        ip link add fsv0 type veth peer name fsv1
+        ip link set fsv1 netns {PROBE_NS}
+        ip addr add {HOST_IP}/30 dev fsv0
+        ip link set fsv0 up
+        ip netns exec {PROBE_NS} ip addr add {PROBE_IP}/30 dev fsv1
+        ip netns exec {PROBE_NS} ip link set fsv1 up
+        ip netns exec {PROBE_NS} ip link set lo up
+    """
+    with host.sudo():
+        host.check_output("sh -c %s", setup)
+    yield PROBE_NS
+    with host.sudo():
+        host.run("ip netns del %s; ip link del fsv0", PROBE_NS)
+
+
+def _connect_from_probe(host, port, timeout=3):
+    script = (
+        "import socket,sys\n"
+        "s=socket.socket(); s.settimeout(%d)\n"
+        "try:\n s.connect(('%s', %d)); print('open')\n"
+        "except OSError as e:\n print('closed', e)\n" % (timeout, HOST_IP, port)
+    )
+    with host.sudo():
+        return host.check_output("ip netns exec %s python3 -c %s", PROBE_NS, script)
+
+
+def test_firewall_policy(host):
+    with host.sudo():
+        status = host.check_output("ufw status verbose")
+    assert "Status: active" in status
+    assert "deny (incoming)" in status
+    assert "allow (outgoing)" in status
+    assert "22/tcp" in status and "LIMIT IN" in status
+    assert "443/tcp" in status
+    assert "51820/udp" in status and "10.0.0.0/8" in status
+
+
+def test_firewall_enforced(host, probe):
+    """A listener on an unlisted port is unreachable; SSH and 443 are reachable."""
+    with host.sudo():
+        host.check_output(
+            "systemd-run --unit=fs-listener-8080 --collect "
+            "python3 -m http.server --bind 0.0.0.0 8080"
+        )
+        host.check_output(
+            "systemd-run --unit=fs-listener-443 --collect "
+            "python3 -m http.server --bind 0.0.0.0 443"
+        )
+    try:
+        deadline = time.time() + 15
+        while len(host.check_output("ss -Htln '( sport = :8080 or sport = :443 )'").splitlines()) < 2:
+            assert time.time() < deadline, "test listeners did not start"
+            time.sleep(0.5)
+        assert _connect_from_probe(host, 22).startswith("open")
+        assert _connect_from_probe(host, 443).startswith("open")
+        assert _connect_from_probe(host, 8080).startswith("closed")
+        # ...while the same port answers from the host itself: it is the firewall.
+        assert host.run("python3 -c \"import socket; socket.create_connection(('127.0.0.1', 8080), 3)\"").rc == 0
+    finally:
+        with host.sudo():
+            host.run("systemctl stop fs-listener-8080 fs-listener-443")
+
+
+@pytest.mark.parametrize(
+    "setting",
+    [
+        "permitrootlogin no",
+        "passwordauthentication no",
+        "kbdinteractiveauthentication no",
+        "pubkeyauthentication yes",
+        "x11forwarding no",
+        "allowtcpforwarding no",
+        "maxauthtries 3",
+        "clientaliveinterval 300",
+    ],
+)
+def test_sshd_effective_settings(host, setting):
+    with host.sudo():
+        effective = host.check_output("sshd -T -C user=admin,host=client,addr=192.0.2.1")
+    assert setting in effective.splitlines()
+
+
+def test_ssh_key_login_and_sudo_for_admin_user(host):
+    rec = _instance(host)
+    result = _ssh(host, "ops", "-i", rec["identity_file"], command="sudo -n id -u")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "0"
+
+
+def test_ssh_refuses_passwords_and_root(host):
+    rec = _instance(host)
+    password = _ssh(host, "ops", "-o", "PreferredAuthentications=password,keyboard-interactive",
+                    "-o", "PubkeyAuthentication=no")
+    assert password.returncode == 255
+    assert "Permission denied (publickey)" in password.stderr
+    root = _ssh(host, "root", "-i", rec["identity_file"])
+    assert root.returncode == 255
+
+
+def test_fail2ban_bans_ssh_brute_force(host, probe):
+    with host.sudo():
+        assert "Number of currently banned" in host.check_output("fail2ban-client status sshd")
+        banned = ""
+        for _ in range(12):
+            host.run(
+                "ip netns exec %s ssh -o BatchMode=yes -o StrictHostKeyChecking=no "
+                "-o UserKnownHostsFile=/dev/null -o ConnectTimeout=3 intruder@%s true",
+                PROBE_NS, HOST_IP,
+            )
+            time.sleep(1)
+            banned = host.check_output("fail2ban-client get sshd banned")
+            if PROBE_IP in banned:
+                break
+        assert PROBE_IP in banned
+        # the ban is enforced by the firewall, not only recorded
+        assert PROBE_IP in host.check_output("ufw status")
+    assert _connect_from_probe(host, 22).startswith("closed")
+    with host.sudo():
+        host.run("fail2ban-client set sshd unbanip %s", PROBE_IP)
+
+
+def test_unattended_upgrades_enabled(host):
+    config = host.check_output("apt-config dump")
+    assert 'APT::Periodic::Unattended-Upgrade "1";' in config
+    assert 'APT::Periodic::Update-Package-Lists "1";' in config
+    for timer in ("apt-daily.timer", "apt-daily-upgrade.timer"):
+        assert host.service(timer).is_enabled
+        assert host.service(timer).is_running
+    with host.sudo():
+        dry_run = host.run("unattended-upgrade --dry-run --debug")
+    assert dry_run.rc == 0, dry_run.stderr
+    assert "-security" in dry_run.stdout + dry_run.stderr
+
+
+def test_swap_active(host):
+    swaps = host.file("/proc/swaps").content_string
+    assert "/var/lib/swap/swapfile" in swaps
+    swapfile = host.file("/var/lib/swap/swapfile")
+    assert swapfile.mode == 0o600 and swapfile.user == "root"
+    assert host.file("/etc/fstab").contains("^/var/lib/swap/swapfile none swap sw")
+
+
+def test_time_zone_and_locale(host):
+    assert host.check_output("date +%Z") in ("CET", "CEST")
+    assert "en_US.utf8" in host.check_output("locale -a")
+    assert "LANG=en_US.UTF-8" in host.check_output("cat /etc/default/locale")
+
+
+def test_time_sync_configured(host):
+    timesyncd = host.service("systemd-timesyncd")
+    assert timesyncd.is_enabled
+    config = host.check_output("systemd-analyze cat-config systemd/timesyncd.conf")
+    assert "NTP=0.debian.pool.ntp.org 1.debian.pool.ntp.org" in config
+    if host.system_info.type == "linux" and host.run("systemd-detect-virt --container").rc != 0:
+        assert timesyncd.is_running
+
+
+def test_kernel_parameters(host):
+    """Applied where the host owns its kernel; otherwise queued for systemd-sysctl."""
+    if host.run("test -w /proc/sys/net/ipv4/tcp_syncookies").rc == 0:
+        assert host.sysctl("net.ipv4.tcp_syncookies") == 1
+        assert host.sysctl("vm.swappiness") == 10
+    config = host.check_output("systemd-analyze cat-config sysctl.d")
+    assert "net.ipv4.conf.all.rp_filter = 1" in config
+    assert "vm.swappiness = 10" in config
