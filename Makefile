@@ -1,0 +1,62 @@
+# flaskstack.deploy - developer and CI entry points.
+#   make test            everything CI runs: lint, pytest, every molecule scenario
+#   make demo            a local bare host converged with site.yml over SSH
+#   make scenario S=base one molecule scenario
+#   make lint            yamllint + ansible-lint only
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(abspath $(VENV))/bin
+STAMP := $(VENV)/.installed
+export PATH := $(BIN):$(PATH)
+export ANSIBLE_FORCE_COLOR ?= 0
+export PY_COLORS ?= 0
+
+.PHONY: help venv engine images lint test scenario demo demo-clean lock bench clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
+
+$(STAMP): requirements/dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check --require-hashes --no-deps -r requirements/dev.txt
+	touch $@
+
+venv: $(STAMP) ## Create .venv with the pinned toolchain
+
+engine: ## Make sure a Docker engine and debootstrap are available
+	@molecule/_harness/engine.sh
+
+images: engine ## Build (or reuse) the Debian 12/13 test-host images
+	@molecule/_harness/image.sh bookworm >/dev/null
+	@molecule/_harness/image.sh trixie >/dev/null
+
+lint: venv ## yamllint and ansible-lint (production profile)
+	$(BIN)/yamllint --strict .
+	$(BIN)/ansible-lint
+
+test: venv images ## The test command: lint, pytest, all molecule scenarios
+	$(BIN)/python -m pytest tests $(PYTEST_ARGS)
+
+scenario: venv images ## Run one molecule scenario: make scenario S=base
+	@test -n "$(S)" || { echo "usage: make scenario S=<name>"; exit 2; }
+	$(BIN)/molecule test -s $(S)
+
+demo: venv images ## Converge a local bare host with site.yml over SSH
+	$(BIN)/ansible-playbook molecule/_harness/demo-up.yml
+	$(BIN)/ansible-playbook site.yml -i inventories/local
+	$(BIN)/ansible-playbook molecule/_harness/demo-report.yml -i inventories/local
+
+demo-clean: venv ## Remove the demo host
+	$(BIN)/ansible-playbook molecule/_harness/demo-down.yml
+
+lock: ## Re-resolve requirements/dev.txt from requirements/dev.in (hashes included)
+	$(PYTHON) -m venv .cache/lockenv
+	.cache/lockenv/bin/pip install --quiet pip-tools
+	.cache/lockenv/bin/pip-compile --generate-hashes --strip-extras --no-emit-index-url \
+	  --no-emit-find-links -o requirements/dev.txt requirements/dev.in
+
+clean: ## Remove the venv and caches (images stay)
+	rm -rf $(VENV) .cache/facts .pytest_cache
