@@ -1,0 +1,78 @@
+"""Shared fixtures for the collection's pytest suite (everything that is not a
+molecule scenario, plus one test per scenario that runs it)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+ROLES = sorted(p.name for p in (REPO / "roles").iterdir() if (p / "tasks" / "main.yml").exists())
+LOG_DIR = REPO / ".logs"
+
+
+def tool(name: str) -> str:
+    """Path of a toolchain command from the running venv."""
+    return str(BIN / name)
+
+
+def run(argv, *, cwd=REPO, env=None, timeout=1800, log_name=None):
+    """Run a command, optionally teeing its output to .logs/<log_name>.log."""
+    full_env = dict(os.environ)
+    full_env["PATH"] = f"{BIN}:{full_env.get('PATH', '')}"
+    full_env.setdefault("ANSIBLE_FORCE_COLOR", "0")
+    full_env.setdefault("PY_COLORS", "0")
+    full_env.update(env or {})
+    result = subprocess.run(
+        [str(a) for a in argv], cwd=cwd, env=full_env, capture_output=True, text=True,
+        timeout=timeout, check=False,
+    )
+    if log_name:
+        LOG_DIR.mkdir(exist_ok=True)
+        (LOG_DIR / f"{log_name}.log").write_text(result.stdout + "\n--- stderr ---\n" + result.stderr)
+    return result
+
+
+def tail(text: str, lines: int = 80) -> str:
+    return "\n".join(text.splitlines()[-lines:])
+
+
+def load_yaml(path: Path):
+    with open(path, encoding="utf-8") as handle:
+        return yaml.safe_load(handle)
+
+
+@pytest.fixture(scope="session")
+def testhost(tmp_path_factory):
+    """One bare test host (Debian 12), reached over SSH as `admin` like a cloud VM."""
+    state = tmp_path_factory.mktemp("testhost")
+    name = f"flaskstack-pytest-{os.getpid()}"
+    up = run(
+        [tool("ansible-playbook"), "molecule/_harness/host-up.yml",
+         "-e", f"host_name={name}", "-e", f"host_state_dir={state}"],
+        log_name="pytest-testhost-up",
+    )
+    assert up.returncode == 0, tail(up.stdout + up.stderr)
+    try:
+        yield {"name": name, "inventory": state / "inventory.yml", "state": state}
+    finally:
+        run([tool("ansible-playbook"), "molecule/_harness/host-down.yml",
+             "-e", f"host_name={name}", "-e", f"host_state_dir={state}"])
+
+
+def docker_exec(name: str, command: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["docker", "exec", name, "sh", "-c", command],
+                          capture_output=True, text=True, check=False, timeout=120)
+
+
+def json_play_results(stdout: str) -> dict:
+    """Parse the ansible.posix.json callback output (first JSON document)."""
+    start = stdout.index("{")
+    return json.loads(stdout[start:])

@@ -1,0 +1,108 @@
+"""Bad input is rejected with a clear message before anything changes.
+
+All cases run in one ansible-playbook invocation: each case is an alias of
+the same bare test host carrying that case's variables, so one run exercises
+every role's argument_specs and preflight checks for real, over SSH.
+"""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from conftest import docker_exec, json_play_results, load_yaml, run, tail, tool
+
+GOOD_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJpiGwgbSxaaIneHIoZVOls77el5yrI/AyXedX6GKn8I ops@example.com"
+
+# case id -> (role, variables, text the failure message must contain)
+CASES = {
+    "base-ssh-port-not-integer": ("base", {"base_ssh_port": "twenty-two"}, "base_ssh_port"),
+    "base-firewall-port-not-integer": (
+        "base", {"base_firewall_allowed_ports": [{"port": "http"}]}, "port"),
+    "base-firewall-port-out-of-range": (
+        "base", {"base_firewall_allowed_ports": [{"port": 70000}]}, "Ports must be integers from 1 to 65535"),
+    "base-unknown-timezone": ("base", {"base_timezone": "Mars/Olympus_Mons"}, "must be a known IANA time zone"),
+    "base-admin-user-missing-name": (
+        "base", {"base_admin_users": [{"ssh_keys": [GOOD_KEY]}]}, "missing required arguments: name"),
+    "base-malformed-ssh-key": (
+        "base", {"base_admin_users": [{"name": "ops", "ssh_keys": ["ssh-ed25519 AAAA!!notbase64 ops"]}]},
+        "malformed: ssh-ed25519 AAAA!!notbase64 ops"),
+    "base-ssh-key-type-mismatch": (
+        "base", {"base_admin_users": [{"name": "ops", "ssh_keys": [GOOD_KEY.replace("ssh-ed25519", "ssh-rsa", 1)]}]},
+        "malformed"),
+    "base-unknown-choice": ("base", {"base_swap_state": "sometimes"}, "base_swap_state"),
+    "base-remove-connecting-user": (
+        "base", {"base_admin_users": [{"name": "admin", "state": "absent"}]}, "cannot be removed"),
+    "base-bad-reboot-time": ("base", {"base_unattended_upgrades_reboot_time": "25:00"}, "HH:MM"),
+    "python-hashes-without-file": (
+        "python", {"python_venv_require_hashes": True, "python_app_user": "rejectedapp"},
+        "python_venv_require_hashes needs"),
+    "python-root-app-user": ("python", {"python_app_user": "root"}, "not root"),
+    "python-missing-requirements-file": (
+        "python", {"python_venv_requirements_file": "/nonexistent/requirements.txt",
+                   "python_app_user": "rejectedapp"}, "does not exist on the controller"),
+    "python-packages-not-a-list": (
+        "python", {"python_venv_packages": {"flask": "3"}, "python_app_user": "rejectedapp"},
+        "python_venv_packages"),
+}
+
+PLAYBOOK = """
+- name: Apply one role per case
+  hosts: all
+  become: true
+  gather_facts: true
+  tasks:
+    - name: Apply the role under test
+      ansible.builtin.include_role:
+        name: "flaskstack.deploy.{{ case_role }}"
+"""
+
+
+@pytest.fixture(scope="module")
+def outcomes(testhost, tmp_path_factory):
+    work = tmp_path_factory.mktemp("inputs")
+    base = load_yaml(testhost["inventory"])["all"]["hosts"][testhost["name"]]
+    hosts = {case: {**base, "case_role": role, **variables} for case, (role, variables, _) in CASES.items()}
+    inventory = work / "inventory.yml"
+    inventory.write_text(yaml.safe_dump({"all": {"hosts": hosts}}))
+    playbook = work / "play.yml"
+    playbook.write_text(PLAYBOOK)
+    result = run(
+        [tool("ansible-playbook"), "-i", inventory, "--forks", "4", playbook],
+        env={"ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json"},
+        log_name="pytest-invalid-inputs",
+    )
+    assert result.returncode != 0, "every case must fail"
+    data = json_play_results(result.stdout)
+    failures: dict[str, str] = {}
+    for play in data["plays"]:
+        for task in play["tasks"]:
+            for host, res in task["hosts"].items():
+                if res.get("failed") and host not in failures:
+                    failures[host] = f"{task['task']['name']}: {res.get('msg', '')}"
+    return {"failures": failures, "stats": data["stats"], "raw": result.stdout}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_rejected_with_clear_message(outcomes, case):
+    _, _, expected = CASES[case]
+    message = outcomes["failures"].get(case)
+    assert message is not None, f"{case} was not rejected\n{tail(outcomes['raw'], 40)}"
+    assert expected in message, message
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_nothing_changed(outcomes, case):
+    assert outcomes["stats"][case]["changed"] == 0
+
+
+def test_host_untouched_after_rejections(outcomes, testhost):
+    """Not a package, user or config file of the roles reached the host."""
+    probe = docker_exec(
+        testhost["name"],
+        "for p in ufw fail2ban unattended-upgrades systemd-timesyncd; do dpkg -s $p >/dev/null 2>&1 && echo $p; done;"
+        "getent passwd rejectedapp ops;"
+        "ls /etc/ssh/sshd_config.d/10-flaskstack.conf /etc/sysctl.d/60-flaskstack-base.conf 2>/dev/null;"
+        "true",
+    )
+    assert probe.stdout.strip() == "", probe.stdout

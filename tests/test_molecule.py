@@ -1,0 +1,18 @@
+"""Every molecule scenario, run end to end (create, converge, idempotence,
+verify, destroy) on Debian 12 and 13. Output goes to .logs/molecule-<name>.log."""
+
+import pytest
+
+from conftest import REPO, run, tail, tool
+
+SCENARIOS = sorted(p.parent.name for p in (REPO / "molecule").glob("*/molecule.yml"))
+
+
+@pytest.mark.molecule
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_scenario(scenario):
+    result = run([tool("molecule"), "test", "-s", scenario], timeout=2400, log_name=f"molecule-{scenario}")
+    assert result.returncode == 0, (
+        f"molecule test -s {scenario} failed (full log: .logs/molecule-{scenario}.log)\n"
+        + tail(result.stdout + result.stderr, 120)
+    )
