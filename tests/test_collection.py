@@ -33,8 +33,9 @@ def _collections_used():
 
     def walk(node, where):
         if isinstance(node, dict):
+            is_task = "name" in node  # every task is named (ansible-lint enforces it)
             for key, value in node.items():
-                match = FQCN.match(str(key))
+                match = FQCN.match(str(key)) if is_task else None
                 if match:
                     note(f"{match.group(1)}.{match.group(2)}", where)
                 walk(value, where)
@@ -128,11 +129,12 @@ def test_installed_collection_runs_a_role_by_fqcn(installed_collection, testhost
         "        python_venv_packages: [itsdangerous==2.2.0]\n"
     )
     collections_root = installed_collection.parent.parent.parent
+    # an ansible.cfg of its own, so this checkout's settings play no part
+    (tmp_path / "ansible.cfg").write_text("[defaults]\nhost_key_checking = true\n")
     result = run(
         [tool("ansible-playbook"), "-i", testhost["inventory"], playbook],
         cwd=tmp_path,
-        env={"ANSIBLE_COLLECTIONS_PATH": str(collections_root), "ANSIBLE_CONFIG": "/dev/null",
-             "ANSIBLE_ROLES_PATH": str(tmp_path)},
+        env={"ANSIBLE_COLLECTIONS_PATH": str(collections_root), "ANSIBLE_ROLES_PATH": str(tmp_path)},
         log_name="pytest-collection-install",
     )
     assert result.returncode == 0, tail(result.stdout + result.stderr)

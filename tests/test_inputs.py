@@ -79,7 +79,10 @@ def outcomes(testhost, tmp_path_factory):
         for task in play["tasks"]:
             for host, res in task["hosts"].items():
                 if res.get("failed") and host not in failures:
-                    failures[host] = f"{task['task']['name']}: {res.get('msg', '')}"
+                    messages = [res.get("msg", "")] + [
+                        item.get("msg", "") for item in res.get("results", []) if item.get("failed")
+                    ]
+                    failures[host] = f"{task['task']['name']}: " + " | ".join(m for m in messages if m)
     return {"failures": failures, "stats": data["stats"], "raw": result.stdout}
 
 
