@@ -14,7 +14,7 @@ export PATH := $(BIN):$(PATH)
 export ANSIBLE_FORCE_COLOR ?= 0
 export PY_COLORS ?= 0
 
-.PHONY: help venv engine images lint test scenario demo demo-clean lock bench clean
+.PHONY: help venv engine images lint test scenario demo demo-clean docs lock clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -51,6 +51,9 @@ demo: venv images ## Converge a local bare host with site.yml over SSH
 
 demo-clean: venv ## Remove the demo host
 	$(BIN)/ansible-playbook molecule/_harness/demo-down.yml
+
+docs: venv ## Regenerate role READMEs from meta/argument_specs.yml
+	$(BIN)/python tests/role_docs.py
 
 lock: ## Re-resolve requirements/dev.txt from requirements/dev.in (hashes included)
 	$(PYTHON) -m venv .cache/lockenv

@@ -234,6 +234,16 @@ def test_time_sync_configured(host):
         assert timesyncd.is_running
 
 
+def test_private_ca_trusted(host):
+    """base_ca_certificates: a certificate issued by the private CA now verifies
+    against the system trust store (what curl, pip and apt use)."""
+    leaf = os.path.join(os.path.dirname(__file__), "..", "files", "internal.example.test.crt")
+    with open(leaf, encoding="utf-8") as handle:
+        pem = handle.read()
+    result = host.run("printf '%%s' %s | openssl verify -CAfile /etc/ssl/certs/ca-certificates.crt", pem)
+    assert result.rc == 0 and "OK" in result.stdout, result.stdout + result.stderr
+
+
 def test_kernel_parameters(host):
     """Applied where the host owns its kernel; otherwise queued for systemd-sysctl."""
     if host.run("test -w /proc/sys/net/ipv4/tcp_syncookies").rc == 0:
