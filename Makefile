@@ -14,7 +14,7 @@ export PATH := $(BIN):$(PATH)
 export ANSIBLE_FORCE_COLOR ?= 0
 export PY_COLORS ?= 0
 
-.PHONY: help venv engine images lint test scenario demo demo-clean docs lock clean
+.PHONY: help venv engine images lint test scenario demo demo-clean docs bench lock clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -51,6 +51,9 @@ demo: venv images ## Converge a local bare host with site.yml over SSH
 
 demo-clean: venv ## Remove the demo host
 	$(BIN)/ansible-playbook molecule/_harness/demo-down.yml
+
+bench: venv images ## Time site.yml against a plain shell script on fresh hosts
+	$(BIN)/python tests/bench/run.py
 
 docs: venv ## Regenerate role READMEs from meta/argument_specs.yml
 	$(BIN)/python tests/role_docs.py
