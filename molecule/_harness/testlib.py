@@ -1,0 +1,28 @@
+"""Helpers for testinfra tests that drive Ansible themselves (restore drills,
+reload-vs-restart checks): run a playbook against the scenario's own hosts,
+with the scenario's inventory and settings."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+PROJECT = Path(os.environ.get("MOLECULE_PROJECT_DIRECTORY", Path(__file__).resolve().parents[2]))
+
+
+def ansible_playbook(playbook: str, host: str, extra_vars: dict | None = None,
+                     env: dict | None = None, timeout: int = 900) -> subprocess.CompletedProcess:
+    """Run PROJECT/playbook against one scenario host; output is returned, not printed."""
+    argv = ["ansible-playbook", "-i", os.environ["MOLECULE_INVENTORY_FILE"], "--limit", host,
+            str(PROJECT / playbook), "-e", json.dumps({"target": host, **(extra_vars or {})})]
+    full_env = dict(os.environ, ANSIBLE_FORCE_COLOR="0", ANSIBLE_NOCOLOR="1")
+    full_env.update(env or {})
+    return subprocess.run(argv, cwd=PROJECT, env=full_env, capture_output=True, text=True,
+                          timeout=timeout, check=False)
+
+
+def converge(host: str, extra_vars: dict | None = None, **kwargs) -> subprocess.CompletedProcess:
+    """Re-run the scenario's converge on one host with extra variables."""
+    return ansible_playbook("molecule/_harness/converge.yml", host, extra_vars, **kwargs)

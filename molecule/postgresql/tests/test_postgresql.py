@@ -1,0 +1,246 @@
+"""Behaviour of a host converged with flaskstack.deploy.postgresql.
+
+What a user cares about: the app can use its database and nobody else can,
+settings land with a reload when possible, and a backup really restores.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+
+import pytest
+
+sys.path.insert(0, os.environ["FLASKSTACK_HARNESS"])
+from testlib import ansible_playbook, converge  # noqa: E402
+
+testinfra_hosts = ["all"]
+
+APP_PASSWORD = "leak-canary-Pg-shop-2026"
+CRON_FILE = "/etc/cron.d/flaskstack-pg-backup"
+BACKUPS = "/var/backups/postgresql"
+
+
+def psql_app(host, sql, password=APP_PASSWORD, db="shop", user="shop"):
+    """Connect like the app: TCP to localhost with a password."""
+    return host.run(
+        "PGPASSWORD=%s PGCONNECT_TIMEOUT=5 psql -X -qAt -v ON_ERROR_STOP=1 "
+        "-h 127.0.0.1 -U %s -d %s -c %s", password, user, db, sql,
+    )
+
+
+def psql_super(host, sql, db="postgres"):
+    with host.sudo("postgres"):
+        return host.check_output("psql -X -qAt -d %s -c %s", db, sql)
+
+
+def start_time(host):
+    return psql_super(host, "SELECT pg_postmaster_start_time()")
+
+
+def cron_command(host):
+    """The backup line of the cron file: (user, command)."""
+    with host.sudo():
+        lines = [line for line in host.file(CRON_FILE).content_string.splitlines()
+                 if line.strip() and not line.startswith("#")]
+    assert len(lines) == 1, lines
+    fields = lines[0].split(None, 6)
+    return fields[5], fields[6], " ".join(fields[:5])
+
+
+def run_like_cron(host):
+    """Run the cron job's command exactly as cron does: its user, /bin/sh, cron's env."""
+    user, command, _ = cron_command(host)
+    with host.sudo():
+        return host.run(
+            "env -i SHELL=/bin/sh PATH=/usr/bin:/bin HOME=/var/lib/postgresql LOGNAME=%s "
+            "/usr/sbin/runuser -u %s -- /bin/sh -c %s", user, user, command,
+        )
+
+
+def dumps(host):
+    with host.sudo():
+        out = host.check_output("ls -1 %s/shop/ 2>/dev/null | grep '\\.pgc$' || true", BACKUPS)
+    return sorted(out.split())
+
+
+def test_app_user_uses_its_database_over_tcp(host):
+    result = psql_app(host, "CREATE TABLE IF NOT EXISTS probe (id int); INSERT INTO probe VALUES (1); "
+                            "SELECT count(*) > 0 FROM probe; DROP TABLE probe;")
+    assert result.rc == 0, result.stderr
+    assert result.stdout.strip() == "t"
+
+
+def test_wrong_password_refused(host):
+    result = psql_app(host, "SELECT 1", password="not-the-password")
+    assert result.rc != 0
+    assert "password authentication failed" in result.stderr
+
+
+def test_superuser_unreachable_over_tcp(host):
+    result = psql_app(host, "SELECT 1", user="postgres", db="postgres")
+    assert result.rc != 0
+    assert "rejects connection" in result.stderr
+
+
+def test_pg_hba_has_no_weak_methods(host):
+    methods = psql_super(host, "SELECT DISTINCT auth_method FROM pg_hba_file_rules").split()
+    assert set(methods) <= {"peer", "scram-sha-256", "reject"}, methods
+    assert psql_super(host, "SELECT count(*) FROM pg_hba_file_rules WHERE error IS NOT NULL") == "0"
+    assert psql_super(host, "SHOW password_encryption") == "scram-sha-256"
+
+
+def test_listens_only_on_localhost(host):
+    with host.sudo():
+        sockets = host.check_output("ss -Hltn 'sport = :5432'")
+    local_addresses = {line.split()[3].rsplit(":", 1)[0] for line in sockets.splitlines()}
+    # "localhost": 127.0.0.1, and ::1 where the host has IPv6 on loopback
+    assert "127.0.0.1" in local_addresses
+    assert local_addresses <= {"127.0.0.1", "[::1]"}, local_addresses
+
+
+def test_app_user_has_least_privilege(host):
+    flags = psql_super(host, "SELECT rolsuper, rolcreaterole, rolcreatedb, rolreplication "
+                             "FROM pg_roles WHERE rolname = 'shop'")
+    assert flags == "f|f|f|f"
+    assert psql_super(host, "SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = 'shop'") == "shop"
+    assert psql_super(host, "SELECT has_database_privilege('public', 'shop', 'CONNECT')") == "f"
+    assert psql_app(host, "CREATE ROLE sneaky").rc != 0
+    assert psql_app(host, "CREATE DATABASE sneaky").rc != 0
+
+
+def test_tuning_follows_memory_and_connections(host):
+    """1024 MiB and 50 connections: 256MB / 768MB / 5MB / 64MB."""
+    settings = psql_super(host, "SELECT current_setting('shared_buffers'), current_setting('effective_cache_size'), "
+                                "current_setting('work_mem'), current_setting('maintenance_work_mem'), "
+                                "current_setting('max_connections')")
+    assert settings == "256MB|768MB|5MB|64MB|50"
+
+
+def test_extension_created(host):
+    assert psql_super(host, "SELECT extname FROM pg_extension WHERE extname = 'pg_trgm'", db="shop") == "pg_trgm"
+
+
+def test_cron_entry(host):
+    assert host.package("cron").is_installed
+    assert host.service("cron").is_running and host.service("cron").is_enabled
+    user, command, schedule = cron_command(host)
+    assert (user, schedule) == ("postgres", "0 2 * * *")
+    assert command.startswith("/usr/local/sbin/flaskstack-pg-backup")
+
+
+def test_restore_drill(host):
+    """Rows -> the cron job's own command -> drop the database -> restore.yml -> same rows."""
+    assert psql_app(host, "CREATE TABLE orders (id int PRIMARY KEY, item text); "
+                          "INSERT INTO orders SELECT g, 'item-' || g FROM generate_series(1, 500) g;").rc == 0
+    before = psql_app(host, "SELECT count(*), md5(string_agg(id || item, ',' ORDER BY id)) FROM orders").stdout
+
+    backup = run_like_cron(host)
+    assert backup.rc == 0, backup.stdout + backup.stderr
+    newest = dumps(host)[-1]
+    with host.sudo():
+        dump_file = host.file(f"{BACKUPS}/shop/{newest}")
+        assert dump_file.user == "postgres" and dump_file.mode == 0o600
+        status = json.loads(host.file(f"{BACKUPS}/status.json").content_string)
+    assert host.file(f"{BACKUPS}/status.json").mode == 0o644
+    assert status["databases"]["shop"]["last_result"] == "ok"
+    assert status["databases"]["shop"]["file"].endswith(newest)
+    assert status["databases"]["shop"]["size_bytes"] > 0
+
+    psql_super(host, "DROP DATABASE shop WITH (FORCE)")
+    assert psql_app(host, "SELECT 1").rc != 0
+
+    name = host.backend.get_hostname()
+    restore = ansible_playbook("playbooks/restore.yml", name, {"postgresql_restore_database": "shop"},
+                               env={"ANSIBLE_PIPELINING": "False"})
+    assert restore.returncode == 0, restore.stdout[-3000:] + restore.stderr[-2000:]
+    after = psql_app(host, "SELECT count(*), md5(string_agg(id || item, ',' ORDER BY id)) FROM orders").stdout
+    assert after == before
+    assert psql_super(host, "SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = 'shop'") == "shop"
+    assert psql_super(host, "SELECT tableowner FROM pg_tables WHERE tablename = 'orders'", db="shop") == "shop"
+
+
+def test_restore_refuses_to_overwrite_without_replace(host):
+    name = host.backend.get_hostname()
+    result = ansible_playbook("playbooks/restore.yml", name, {"postgresql_restore_database": "shop"})
+    assert result.returncode != 0
+    assert "postgresql_restore_replace=true" in result.stdout + result.stderr
+
+
+def test_backup_playbook_runs_the_same_job(host):
+    count = len(dumps(host))
+    time.sleep(1.1)  # dump names carry the second
+    result = ansible_playbook("playbooks/backup.yml", host.backend.get_hostname())
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert len(dumps(host)) == min(count + 1, 3)
+
+
+def test_failed_dump_keeps_older_dumps(host):
+    before = dumps(host)
+    assert before
+    service = host.check_output("systemctl list-units --plain --no-legend 'postgresql@*' | awk '{print $1}'")
+    with host.sudo():
+        host.check_output("systemctl stop %s", service)
+    try:
+        result = run_like_cron(host)
+    finally:
+        with host.sudo():
+            host.check_output("systemctl start %s", service)
+    assert result.rc != 0
+    assert "FAILED" in result.stderr
+    assert dumps(host) == before
+    with host.sudo():
+        leftovers = host.check_output("find %s -name '*.partial'", BACKUPS)
+        status = json.loads(host.file(f"{BACKUPS}/status.json").content_string)
+        journal = host.check_output("journalctl -t flaskstack-pg-backup --no-pager -o cat")
+    assert leftovers == ""
+    assert status["last_run"]["result"] == "failed"
+    assert status["databases"]["shop"]["last_result"] == "failed"
+    assert status["databases"]["shop"]["last_success"]  # kept from the last good run
+    assert "FAILED" in journal.splitlines()[-1]
+
+
+def test_retention_by_age_and_count(host):
+    """Retention 3 dumps / 7 days: a 10-day-old dump and the surplus go, the newest stays."""
+    with host.sudo():
+        for stamp, age in (("20200101T000000Z", "10 days ago"), ("20200102T000000Z", "1 day ago"),
+                           ("20200103T000000Z", "1 day ago")):
+            path = f"{BACKUPS}/shop/shop-{stamp}.pgc"
+            host.check_output("runuser -u postgres -- sh -c %s",
+                              f"umask 077; echo fake > {path}; touch -d '{age}' {path}")
+    assert len(dumps(host)) >= 4
+    result = run_like_cron(host)
+    assert result.rc == 0, result.stderr
+    remaining = dumps(host)
+    assert len(remaining) == 3
+    assert not any(name.startswith("shop-2020") for name in remaining)
+
+
+def test_reload_only_setting_reloads(host):
+    before = start_time(host)
+    result = converge(host.backend.get_hostname(), {"postgresql_settings": {"log_min_duration_statement": "250ms"}})
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert psql_super(host, "SHOW log_min_duration_statement") == "250ms"
+    assert start_time(host) == before
+
+
+def test_rejected_setting_fails_before_reaching_the_server(host):
+    before = start_time(host)
+    result = converge(host.backend.get_hostname(), {"postgresql_settings": {"work_mem": "banana"}})
+    assert result.returncode != 0
+    assert "PostgreSQL rejects these settings" in result.stdout + result.stderr
+    assert 'invalid value for parameter "work_mem"' in result.stdout + result.stderr
+    assert psql_super(host, "SHOW work_mem") == "5MB"
+    assert psql_super(host, "SELECT count(*) FROM pg_file_settings WHERE error IS NOT NULL "
+                            "AND error <> 'setting could not be applied'") == "0"
+    assert start_time(host) == before
+
+
+def test_shared_buffers_change_restarts(host):
+    before = start_time(host)
+    result = converge(host.backend.get_hostname(), {"postgresql_shared_buffers_mb": 192})
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert psql_super(host, "SHOW shared_buffers") == "192MB"
+    assert start_time(host) != before
