@@ -44,6 +44,17 @@ CASES = {
     "python-packages-not-a-list": (
         "python", {"python_venv_packages": {"flask": "3"}, "python_app_user": "rejectedapp"},
         "python_venv_packages"),
+    "postgresql-unknown-hba-method": (
+        "postgresql", {"postgresql_hba_entries": [{"source": "10.0.0.0/8", "method": "md5"}]}, "method"),
+    "postgresql-non-numeric-memory": ("postgresql", {"postgresql_shared_buffers_mb": "lots"}, "postgresql_shared_buffers_mb"),
+    "postgresql-illegal-database-name": (
+        "postgresql", {"postgresql_users": [{"name": "shop", "password": "long-enough-password"}],
+                       "postgresql_databases": [{"name": "shop-db; DROP", "owner": "shop"}]},
+        "not a usable PostgreSQL user or database name"),
+    "postgresql-missing-password": (
+        "postgresql", {"postgresql_users": [{"name": "shop"}]}, "missing required arguments: password"),
+    "postgresql-bad-network": (
+        "postgresql", {"postgresql_allowed_networks": ["10.0.0.0"]}, "CIDR"),
 }
 
 PLAYBOOK = """
@@ -103,7 +114,7 @@ def test_host_untouched_after_rejections(outcomes, testhost):
     """Not a package, user or config file of the roles reached the host."""
     probe = docker_exec(
         testhost["name"],
-        "for p in ufw fail2ban unattended-upgrades systemd-timesyncd; do dpkg -s $p >/dev/null 2>&1 && echo $p; done;"
+        "for p in ufw fail2ban unattended-upgrades systemd-timesyncd postgresql cron; do dpkg -s $p >/dev/null 2>&1 && echo $p; done;"
         "getent passwd rejectedapp ops;"
         "ls /etc/ssh/sshd_config.d/10-flaskstack.conf /etc/sysctl.d/60-flaskstack-base.conf 2>/dev/null;"
         "true",
