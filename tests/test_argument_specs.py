@@ -8,8 +8,17 @@ from conftest import REPO, ROLES, load_yaml
 
 
 def _spec_options(role):
+    """Options of every entry point (main, and e.g. postgresql's backup/restore), merged."""
     specs = load_yaml(REPO / "roles" / role / "meta" / "argument_specs.yml")["argument_specs"]
-    return specs["main"].get("options", {})
+    options = {}
+    for entry_point, spec in specs.items():
+        for name, option in (spec.get("options") or {}).items():
+            if name in options:
+                for key in ("type", "default", "choices", "elements", "required"):
+                    assert options[name].get(key) == option.get(key), (
+                        f"{role}: {key} of {name} differs between entry points ({entry_point})")
+            options[name] = option
+    return options
 
 
 def _defaults(role):
@@ -18,7 +27,10 @@ def _defaults(role):
 
 @pytest.mark.parametrize("role", ROLES)
 def test_defaults_and_specs_have_the_same_keys(role):
-    assert set(_defaults(role)) == set(_spec_options(role))
+    """Every default is specified, and every option that is not required has a default."""
+    options = _spec_options(role)
+    optional = {name for name, spec in options.items() if not spec.get("required")}
+    assert set(_defaults(role)) == optional
 
 
 @pytest.mark.parametrize("role", ROLES)

@@ -55,6 +55,12 @@ CASES = {
         "postgresql", {"postgresql_users": [{"name": "shop"}]}, "missing required arguments: password"),
     "postgresql-bad-network": (
         "postgresql", {"postgresql_allowed_networks": ["10.0.0.0"]}, "CIDR"),
+    "redis-missing-password": ("redis", {}, "redis_app_password of at least 16"),
+    "redis-unknown-policy": (
+        "redis", {"redis_app_password": "long-enough-redis-pass", "redis_maxmemory_policy": "sometimes"},
+        "redis_maxmemory_policy"),
+    "redis-memory-not-integer": (
+        "redis", {"redis_app_password": "long-enough-redis-pass", "redis_maxmemory_mb": "half"}, "redis_maxmemory_mb"),
 }
 
 PLAYBOOK = """
@@ -114,7 +120,7 @@ def test_host_untouched_after_rejections(outcomes, testhost):
     """Not a package, user or config file of the roles reached the host."""
     probe = docker_exec(
         testhost["name"],
-        "for p in ufw fail2ban unattended-upgrades systemd-timesyncd postgresql cron; do dpkg -s $p >/dev/null 2>&1 && echo $p; done;"
+        "for p in ufw fail2ban unattended-upgrades systemd-timesyncd postgresql cron redis-server; do dpkg -s $p >/dev/null 2>&1 && echo $p; done;"
         "getent passwd rejectedapp ops;"
         "ls /etc/ssh/sshd_config.d/10-flaskstack.conf /etc/sysctl.d/60-flaskstack-base.conf 2>/dev/null;"
         "true",
