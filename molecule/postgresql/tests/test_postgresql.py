@@ -148,6 +148,8 @@ def test_restore_drill(host):
     assert status["databases"]["shop"]["last_result"] == "ok"
     assert status["databases"]["shop"]["file"].endswith(newest)
     assert status["databases"]["shop"]["size_bytes"] > 0
+    # the post command got the new file (the off-host copy hook)
+    assert host.file(f"/tmp/offhost/{newest}").exists
 
     psql_super(host, "DROP DATABASE shop WITH (FORCE)")
     assert psql_app(host, "SELECT 1").rc != 0

@@ -1,4 +1,4 @@
-"""Unit tests for the collection's Jinja tests used by preflight checks."""
+"""Unit tests for the collection's Jinja test plugins."""
 
 import base64
 import struct
@@ -7,6 +7,7 @@ import sys
 from conftest import REPO
 
 sys.path.insert(0, str(REPO / "plugins" / "test"))
+from host import is_container  # noqa: E402
 from validators import is_ssh_public_key, is_timezone  # noqa: E402
 
 
@@ -44,3 +45,12 @@ def test_malformed_keys():
     assert not is_ssh_public_key(f"ssh-ed25519 {ed}\nssh-ed25519 {ed}")  # two keys
     assert not is_ssh_public_key("-----BEGIN OPENSSH PRIVATE KEY-----")
     assert not is_ssh_public_key(None)
+
+
+def test_container_detection():
+    assert is_container({"virtualization_role": "guest", "virtualization_type": "docker"})
+    assert is_container({"virtualization_role": "guest", "virtualization_type": "lxc"})
+    assert not is_container({"virtualization_role": "guest", "virtualization_type": "kvm"})
+    assert not is_container({"virtualization_role": "host", "virtualization_type": "docker"})
+    assert not is_container({})
+    assert not is_container(None)
