@@ -1,0 +1,141 @@
+"""Behaviour of nginx converged with flaskstack.deploy.nginx, probed with
+clients on the host itself (Python's ssl and http.client)."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+sys.path.insert(0, os.environ["FLASKSTACK_HARNESS"])
+from testlib import converge  # noqa: E402
+
+testinfra_hosts = ["all"]
+
+PROBE = r'''
+import http.client, json, socket, ssl, sys
+mode, args = sys.argv[1], sys.argv[2:]
+def ctx(minv=None, maxv=None, alpn=None):
+    c = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    c.check_hostname = False
+    c.verify_mode = ssl.CERT_NONE
+    if minv: c.minimum_version = getattr(ssl.TLSVersion, minv)
+    if maxv: c.maximum_version = getattr(ssl.TLSVersion, maxv)
+    if alpn: c.set_alpn_protocols(alpn)
+    try: c.set_ciphers("ALL:@SECLEVEL=0")
+    except ssl.SSLError: pass
+    return c
+if mode == "tls":
+    name, version = args
+    try:
+        with socket.create_connection(("127.0.0.1", 443), 5) as s:
+            with ctx(version, version, ["h2", "http/1.1"]).wrap_socket(s, server_hostname=name) as t:
+                print(json.dumps({"ok": True, "version": t.version(), "alpn": t.selected_alpn_protocol()}))
+    except (ssl.SSLError, OSError) as e:
+        print(json.dumps({"ok": False, "error": str(e)}))
+elif mode == "get":
+    scheme, host, path = args[:3]
+    count = int(args[3]) if len(args) > 3 else 1
+    results = []
+    for _ in range(count):
+        try:
+            if scheme == "https":  # the name resolves to this host (/etc/hosts); SNI = name
+                conn = http.client.HTTPSConnection(host, 443, timeout=5, context=ctx())
+            else:
+                conn = http.client.HTTPConnection("127.0.0.1", 80, timeout=5)
+            conn.request("GET", path, headers={"Host": host})
+            r = conn.getresponse()
+            results.append({"status": r.status, "headers": {k.lower(): v for k, v in r.getheaders()},
+                            "body": r.read().decode(errors="replace")})
+        except (OSError, http.client.HTTPException) as e:
+            results.append({"status": None, "error": type(e).__name__ + ": " + str(e)})
+    print(json.dumps(results))
+'''
+
+
+def probe(host, *args):
+    result = host.run("python3 -c %s " + " ".join(["%s"] * len(args)), PROBE, *args)
+    assert result.rc == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def get(host, scheme, name, path, count=1):
+    return json.loads(host.check_output("python3 -c %s get %s %s %s %s", PROBE, scheme, name, path, str(count)))
+
+
+def test_tls_versions(host):
+    for version in ("TLSv1", "TLSv1_1"):
+        assert not probe(host, "tls", "shop.test", version)["ok"], version
+    for version, label in (("TLSv1_2", "TLSv1.2"), ("TLSv1_3", "TLSv1.3")):
+        outcome = probe(host, "tls", "shop.test", version)
+        assert outcome["ok"] and outcome["version"] == label, outcome
+
+
+def test_http2_negotiated(host):
+    assert probe(host, "tls", "www.shop.test", "TLSv1_3")["alpn"] == "h2"
+
+
+def test_security_headers(host):
+    response = get(host, "https", "shop.test", "/")[0]
+    headers = response["headers"]
+    assert response["status"] == 200
+    assert headers["strict-transport-security"] == "max-age=63072000; includeSubDomains"
+    assert headers["x-content-type-options"] == "nosniff"
+    assert headers["x-frame-options"] == "DENY"
+    assert headers["referrer-policy"] == "strict-origin-when-cross-origin"
+    assert "default-src 'self'" in headers["content-security-policy"]
+    assert headers["server"] == "nginx"  # no version
+
+
+def test_proxy_headers_reach_the_app(host):
+    echoed = json.loads(get(host, "https", "shop.test", "/orders?x=1")[0]["body"])
+    assert echoed["path"] == "/orders?x=1"
+    headers = echoed["headers"]
+    assert headers["host"] == "shop.test"
+    assert headers["x-forwarded-proto"] == "https"
+    assert headers["x-real-ip"] == "127.0.0.1"
+    assert headers["x-forwarded-for"] == "127.0.0.1"
+    assert len(headers["x-request-id"]) == 32
+
+
+def test_http_redirects_to_https_except_acme(host):
+    redirect = get(host, "http", "shop.test", "/login?next=/")[0]
+    assert redirect["status"] == 301
+    assert redirect["headers"]["location"] == "https://shop.test/login?next=/"
+    with host.sudo():
+        host.check_output("echo token-body > /var/www/acme/.well-known/acme-challenge/probe-token")
+    challenge = get(host, "http", "shop.test", "/.well-known/acme-challenge/probe-token")[0]
+    assert challenge["status"] == 200 and challenge["body"].strip() == "token-body"
+
+
+def test_unknown_host_rejected(host):
+    assert get(host, "http", "evil.test", "/")[0]["status"] is None  # 444: connection closed
+    assert not probe(host, "tls", "evil.test", "TLSv1_3")["ok"]  # handshake refused
+
+
+def test_static_from_disk_with_cache_headers(host):
+    response = get(host, "https", "shop.test", "/static/app.css")[0]
+    assert response["status"] == 200
+    assert response["body"] == "body { color: #222; }\n"  # the file, not the app's echo
+    assert "max-age=31536000" in response["headers"]["cache-control"]
+    assert "expires" in response["headers"]
+    assert response["headers"]["x-content-type-options"] == "nosniff"  # headers kept in the location
+
+
+def test_api_rate_limited(host):
+    statuses = [r["status"] for r in get(host, "https", "shop.test", "/api/items", 20)]
+    assert statuses[0] == 200
+    assert 429 in statuses, statuses
+    assert statuses.count(200) <= 1 + 5 + 2  # the burst plus what the rate refills meanwhile
+
+
+def test_broken_config_fails_and_old_config_keeps_serving(host):
+    master = host.file("/run/nginx.pid").content_string.strip()
+    result = converge(host.backend.get_hostname(), {"nginx_site_extra_directives": "this_is_not_nginx on;"})
+    assert result.returncode != 0
+    assert "unknown directive" in result.stdout + result.stderr
+    with host.sudo():
+        assert "this_is_not_nginx" not in host.file("/etc/nginx/sites-enabled/app.conf").content_string
+        assert host.run("nginx -t").rc == 0
+    assert get(host, "https", "shop.test", "/")[0]["status"] == 200
+    assert host.file("/run/nginx.pid").content_string.strip() == master
