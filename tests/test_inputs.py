@@ -61,6 +61,20 @@ CASES = {
         "redis_maxmemory_policy"),
     "redis-memory-not-integer": (
         "redis", {"redis_app_password": "long-enough-redis-pass", "redis_maxmemory_mb": "half"}, "redis_maxmemory_mb"),
+    "nginx-no-server-name": ("nginx", {}, "needs at least one valid host name"),
+    "nginx-hsts-not-integer": (
+        "nginx", {"nginx_server_names": ["shop.example.com"], "nginx_hsts_max_age": "two years"}, "nginx_hsts_max_age"),
+    "nginx-bad-upstream": (
+        "nginx", {"nginx_server_names": ["shop.example.com"], "nginx_upstream_servers": ["gunicorn"]},
+        "upstreams written as unix:/path or host:port"),
+    "letsencrypt-malformed-email": (
+        "letsencrypt", {"letsencrypt_domains": ["shop.example.com"], "letsencrypt_email": "ops-at-example"},
+        "a valid letsencrypt_email"),
+    "letsencrypt-plain-http-acme-url": (
+        "letsencrypt", {"letsencrypt_domains": ["shop.example.com"], "letsencrypt_email": "ops@example.com",
+                        "letsencrypt_acme_directory": "http://acme.internal/directory"},
+        "an https:// letsencrypt_acme_directory"),
+    "letsencrypt-no-domains": ("letsencrypt", {"letsencrypt_email": "ops@example.com"}, "needs letsencrypt_domains"),
 }
 
 PLAYBOOK = """
@@ -120,7 +134,7 @@ def test_host_untouched_after_rejections(outcomes, testhost):
     """Not a package, user or config file of the roles reached the host."""
     probe = docker_exec(
         testhost["name"],
-        "for p in ufw fail2ban unattended-upgrades systemd-timesyncd postgresql cron redis-server; do dpkg -s $p >/dev/null 2>&1 && echo $p; done;"
+        "for p in ufw fail2ban unattended-upgrades systemd-timesyncd postgresql cron redis-server nginx certbot; do dpkg -s $p >/dev/null 2>&1 && echo $p; done;"
         "getent passwd rejectedapp ops;"
         "ls /etc/ssh/sshd_config.d/10-flaskstack.conf /etc/sysctl.d/60-flaskstack-base.conf 2>/dev/null;"
         "true",
