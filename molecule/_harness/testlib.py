@@ -24,5 +24,14 @@ def ansible_playbook(playbook: str, host: str, extra_vars: dict | None = None,
 
 
 def converge(host: str, extra_vars: dict | None = None, **kwargs) -> subprocess.CompletedProcess:
-    """Re-run the scenario's converge on one host with extra variables."""
-    return ansible_playbook("molecule/_harness/converge.yml", host, extra_vars, **kwargs)
+    """Re-run the scenario's converge (its own, else the shared one) on one host with extra variables."""
+    own = Path(os.environ.get("MOLECULE_SCENARIO_DIRECTORY", "/nonexistent")) / "converge.yml"
+    playbook = str(own) if own.exists() else "molecule/_harness/converge.yml"
+    return ansible_playbook(playbook, host, extra_vars, **kwargs)
+
+
+def listening_addresses(host, port: int) -> set[str]:
+    """Local addresses with a TCP listener on `port` on a testinfra host."""
+    with host.sudo():
+        sockets = host.check_output("ss -Hltn 'sport = :%s'", str(port))
+    return {line.split()[3].rsplit(":", 1)[0] for line in sockets.splitlines()}

@@ -4,6 +4,11 @@ through nginx, renewed without a restart."""
 from __future__ import annotations
 
 import json
+import os
+import sys
+
+sys.path.insert(0, os.environ["FLASKSTACK_HARNESS"])
+from testlib import converge  # noqa: E402
 
 testinfra_hosts = ["all"]
 
@@ -30,8 +35,8 @@ print(json.dumps(out))
 '''
 
 
-def served(host):
-    return json.loads(host.check_output("python3 -c %s %s %s", CLIENT, *NAMES))
+def served(host, names=NAMES):
+    return json.loads(host.check_output("python3 -c %s " + " ".join(["%s"] * len(names)), CLIENT, *names))
 
 
 def test_certificate_from_the_acme_ca_for_all_names(host):
@@ -79,3 +84,13 @@ def test_forced_renewal_serves_new_certificate_without_restart(host):
     assert host.file("/run/nginx.pid").content_string.strip() == master
     with host.sudo():
         assert "reloaded nginx" in host.check_output("journalctl -t flaskstack-letsencrypt --no-pager -o cat")
+
+
+def test_changing_the_names_reissues(host):
+    """A converge with one more name gets a new certificate covering all three."""
+    names = NAMES + ["api.shop.test"]
+    result = converge(host.backend.get_hostname(), {"letsencrypt_domains": names, "nginx_server_names": names})
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    for name, outcome in served(host, names).items():
+        assert outcome["ok"], f"{name}: {outcome}"
+        assert outcome["san"] == sorted(names)

@@ -14,7 +14,7 @@ import time
 import pytest
 
 sys.path.insert(0, os.environ["FLASKSTACK_HARNESS"])
-from testlib import ansible_playbook, converge  # noqa: E402
+from testlib import ansible_playbook, converge, listening_addresses  # noqa: E402
 
 testinfra_hosts = ["all"]
 
@@ -93,9 +93,7 @@ def test_pg_hba_has_no_weak_methods(host):
 
 
 def test_listens_only_on_localhost(host):
-    with host.sudo():
-        sockets = host.check_output("ss -Hltn 'sport = :5432'")
-    local_addresses = {line.split()[3].rsplit(":", 1)[0] for line in sockets.splitlines()}
+    local_addresses = listening_addresses(host, 5432)
     # "localhost": 127.0.0.1, and ::1 where the host has IPv6 on loopback
     assert "127.0.0.1" in local_addresses
     assert local_addresses <= {"127.0.0.1", "[::1]"}, local_addresses

@@ -5,6 +5,11 @@ restart, and Debian's hardened unit runs unmodified."""
 from __future__ import annotations
 
 import hashlib
+import os
+import sys
+
+sys.path.insert(0, os.environ["FLASKSTACK_HARNESS"])
+from testlib import listening_addresses  # noqa: E402
 
 testinfra_hosts = ["all"]
 
@@ -55,9 +60,7 @@ def test_memory_cap_and_policy(host):
 
 
 def test_listens_only_on_loopback(host):
-    with host.sudo():
-        sockets = host.check_output("ss -Hltn 'sport = :6379'")
-    addresses = {line.split()[3].rsplit(":", 1)[0] for line in sockets.splitlines()}
+    addresses = listening_addresses(host, 6379)
     assert "127.0.0.1" in addresses
     assert addresses <= {"127.0.0.1", "[::1]"}, addresses
 
