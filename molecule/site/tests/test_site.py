@@ -1,0 +1,251 @@
+"""site.yml end to end: the app answers over HTTPS with a certificate from the
+ACME CA, talks to PostgreSQL and Redis, logs JSON with request ids, runs in a
+sandbox, and every later deploy is safe (no failed request, automatic rollback
+of a release that is not ready, rollback.yml)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, os.environ["FLASKSTACK_HARNESS"])
+from testlib import PROJECT, ansible_playbook  # noqa: E402
+
+testinfra_hosts = ["all"]
+
+# Runs on the host: one HTTPS request to nginx for shop.test, trusting only
+# the ACME CA's issuing root (from pebble's management API).
+CLIENT = r'''
+import json, ssl, sys, urllib.request, http.client
+root = urllib.request.urlopen("https://localhost:15000/roots/0", timeout=10).read().decode()
+method, path, body = sys.argv[1], sys.argv[2], (sys.argv[3] if len(sys.argv) > 3 else None)
+ctx = ssl.create_default_context(cadata=root)
+conn = http.client.HTTPSConnection("shop.test", 443, context=ctx, timeout=10)
+headers = {"Content-Type": "application/json"} if body else {}
+conn.request(method, path, body=body, headers=headers)
+r = conn.getresponse()
+data = r.read().decode()
+issuer = dict(x[0] for x in conn.sock.getpeercert()["issuer"])
+print(json.dumps({"status": r.status, "headers": dict(r.getheaders()), "body": data,
+                  "issuer": issuer.get("commonName", "")}))
+'''
+
+# Runs on the host in the background: GET /health through nginx until the stop
+# file appears (bounded: 120 s, 20000 requests); counts failures.
+LOOP = r'''
+import json, os, ssl, sys, time, http.client
+ctx = ssl._create_unverified_context()
+ok = failed = 0
+errors = []
+releases = set()
+deadline = time.monotonic() + 120
+while time.monotonic() < deadline and ok + failed < 20000 and not os.path.exists(sys.argv[1]):
+    try:
+        conn = http.client.HTTPSConnection("shop.test", 443, context=ctx, timeout=10)
+        conn.request("GET", "/health")
+        r = conn.getresponse()
+        body = r.read()
+        if r.status == 200:
+            ok += 1
+            releases.add(json.loads(body)["release"])
+        else:
+            failed += 1
+            errors.append(r.status)
+        conn.close()
+    except Exception as e:
+        failed += 1
+        errors.append(repr(e))
+    time.sleep(0.02)
+json.dump({"ok": ok, "failed": failed, "errors": errors[:20], "releases": sorted(releases)},
+          open(sys.argv[2], "w"))
+'''
+
+
+def request(host, method="GET", path="/health", body=None):
+    args = [method, path] + ([json.dumps(body)] if body is not None else [])
+    out = host.check_output("python3 -c %s " + " ".join(["%s"] * len(args)), CLIENT, *args)
+    result = json.loads(out)
+    if result["body"].startswith("{"):
+        result["json"] = json.loads(result["body"])
+    return result
+
+
+def current_release(host) -> str:
+    return os.path.basename(host.file("/srv/flaskapp/current").linked_to)
+
+
+def deploy(host, source: Path, **extra):
+    return ansible_playbook("playbooks/deploy.yml", host.backend.get_hostname(),
+                            {"flask_app_source": str(source), **extra})
+
+
+def app_copy(tmp_path: Path, name: str) -> Path:
+    target = tmp_path / name
+    shutil.copytree(PROJECT / "sample_app", target,
+                    ignore=shutil.ignore_patterns("__pycache__", ".pytest_cache"))
+    return target
+
+
+def test_https_health_with_a_certificate_from_the_acme_ca(host):
+    answer = request(host, path="/health")
+    assert answer["status"] == 200
+    assert answer["json"]["status"] == "ok"
+    assert "Pebble" in answer["issuer"], answer["issuer"]
+    assert answer["headers"]["Strict-Transport-Security"].startswith("max-age=")
+
+
+def test_ready_checks_postgresql_and_redis(host):
+    answer = request(host, path="/health/ready")
+    assert answer["status"] == 200, answer
+    assert answer["json"]["checks"] == {"database": "ok", "redis": "ok"}
+    assert answer["json"]["release"] == current_release(host)
+
+
+def test_api_write_survives_a_gunicorn_restart_and_is_in_postgresql(host):
+    created = request(host, "POST", "/api/notes", {"text": "written before the restart"})
+    assert created["status"] == 201, created
+    note_id = created["json"]["id"]
+    with host.sudo():
+        host.check_output("systemctl restart gunicorn-flaskapp.service")
+    again = request(host, path=f"/api/notes/{note_id}")
+    assert again["status"] == 200 and again["json"]["text"] == "written before the restart"
+    with host.sudo("postgres"):
+        row = host.check_output("psql -d flaskapp -tAc %s", f"SELECT text FROM notes WHERE id = {note_id}")
+    assert row == "written before the restart"
+
+
+def test_redis_holds_the_cached_listing_and_the_hit_counter(host):
+    first = request(host, path="/api/notes")
+    second = request(host, path="/api/notes")
+    assert (first["headers"]["X-Cache"], second["headers"]["X-Cache"]) in {("miss", "hit"), ("hit", "hit")}
+    # as the app's ACL user (password from the scenario's inventory)
+    cli = "REDISCLI_AUTH=leak-canary-Redis-flaskapp-2026 redis-cli --no-auth-warning --user flaskapp"
+    ttl = int(host.check_output(f"{cli} TTL flaskstack:notes:recent"))
+    hits = int(host.check_output(f"{cli} GET flaskstack:hits:api"))
+    assert 0 < ttl <= 30
+    assert hits >= 2
+
+
+def test_logs_in_journald_are_json_with_the_request_id_nginx_sent(host):
+    answer = request(host, path="/health/ready")
+    request_id = answer["headers"]["X-Request-ID"]
+    assert len(request_id) == 32
+    time.sleep(1)
+    with host.sudo():
+        lines = host.check_output("journalctl -u gunicorn-flaskapp.service -o cat --no-pager -n 300")
+    entries = [json.loads(line) for line in lines.splitlines() if request_id in line]
+    app_entry = [e for e in entries if e.get("message") == "request"]
+    access = [e for e in entries if e.get("logger") == "gunicorn.access"]
+    assert app_entry and app_entry[0]["path"] == "/health/ready" and app_entry[0]["status"] == 200
+    assert access and access[0]["status"] == 200
+
+
+def test_debug_is_off_and_errors_are_not_tracebacks(host):
+    missing = request(host, path="/no-such-page")
+    assert missing["status"] == 404
+    assert "Traceback" not in missing["body"] and "Werkzeug Debugger" not in missing["body"]
+    assert request(host, path="/console")["status"] == 404
+    env = host.file("/srv/flaskapp/shared/app.env")
+    assert (env.user, env.group, env.mode) == ("root", "flaskapp", 0o640)
+    with host.sudo():
+        content = env.content_string
+    assert 'APP_ENV="production"' in content and "DEBUG" not in content
+
+
+def test_nginx_serves_the_release_static_files(host):
+    answer = request(host, path="/static/app.css")
+    assert answer["status"] == 200 and "font-family" in answer["body"]
+    assert "immutable" in answer["headers"]["Cache-Control"]
+
+
+def test_gunicorn_is_sandboxed_and_socket_activated(host):
+    with host.sudo():
+        report = host.check_output("systemd-analyze security --no-pager gunicorn-flaskapp.service")
+    exposure = float(report.rsplit("Overall exposure level for gunicorn-flaskapp.service:", 1)[1].split()[0])
+    print(f"\n{host.backend.get_hostname()}: systemd-analyze exposure of gunicorn-flaskapp.service = {exposure}")
+    assert exposure <= 2.0
+    assert host.service("gunicorn-flaskapp.socket").is_running
+    props = host.check_output("systemctl show gunicorn-flaskapp.service -p User -p NoNewPrivileges -p ProtectSystem")
+    assert "User=flaskapp" in props and "NoNewPrivileges=yes" in props and "ProtectSystem=strict" in props
+    workers = host.check_output("ps -o user= --ppid $(systemctl show -p MainPID --value gunicorn-flaskapp.service)")
+    assert set(workers.split()) == {"flaskapp"}
+
+
+def test_a_second_release_deploys_with_zero_failed_requests(host, tmp_path):
+    first = current_release(host)
+    source = app_copy(tmp_path, "release2")
+    with (source / "flaskstack_sample" / "static" / "app.css").open("a") as css:
+        css.write(f"/* release 2, {time.time_ns()} */\n")
+    with host.sudo():
+        host.run("rm -f /run/loop.stop /run/loop.json; systemctl reset-failed loadloop.service")
+        host.check_output("systemd-run --unit=loadloop python3 -c %s /run/loop.stop /run/loop.json", LOOP)
+    time.sleep(2)
+    try:
+        result = deploy(host, source)
+    finally:
+        time.sleep(2)
+        with host.sudo():
+            host.run("touch /run/loop.stop")
+            for _ in range(30):
+                if host.file("/run/loop.json").exists:
+                    break
+                time.sleep(1)
+            loop = json.loads(host.file("/run/loop.json").content_string)
+    assert result.returncode == 0, result.stdout[-3000:]
+    second = current_release(host)
+    assert second != first
+    print(f"\n{host.backend.get_hostname()}: {loop['ok']} requests during the deploy, {loop['failed']} failed")
+    assert loop["failed"] == 0, loop
+    assert loop["ok"] > 50
+    assert loop["releases"] == sorted([first, second])  # served by both, one after the other
+    # same lock file: the venv was reused, not rebuilt
+    assert len(host.file("/srv/flaskapp/venvs").listdir()) == 1
+    assert request(host, path="/health")["json"]["release"] == second
+
+
+def test_a_release_that_is_not_ready_is_rolled_back(host, tmp_path):
+    serving = current_release(host)
+    source = app_copy(tmp_path, "broken")
+    health = source / "flaskstack_sample" / "health.py"
+    patched = health.read_text().replace("status = 200 if ok else 503", "status = 503")
+    assert patched != health.read_text()
+    health.write_text(patched)
+    result = deploy(host, source, flask_app_health_timeout=6)
+    assert result.returncode != 0
+    said = " ".join((result.stdout + result.stderr).split())
+    assert "did not answer http://localhost/health/ready with 200 within 6 s" in said
+    assert f"current points at {serving} again" in said
+    assert current_release(host) == serving
+    assert request(host, path="/health/ready")["json"]["release"] == serving
+
+
+def test_rollback_playbook_goes_back_one_release(host):
+    before = current_release(host)
+    releases = host.file("/srv/flaskapp/releases").listdir()
+    # the release that failed its health check is never a rollback target
+    ready = sorted(r for r in releases if host.file(f"/srv/flaskapp/releases/{r}/.flaskstack-ready").exists)
+    assert len(ready) < len(releases)
+    result = ansible_playbook("playbooks/rollback.yml", host.backend.get_hostname())
+    assert result.returncode == 0, result.stdout[-3000:]
+    after = current_release(host)
+    assert after == max(r for r in ready if r < before)
+    assert request(host, path="/health/ready")["json"]["release"] == after
+    # back to the newest good release by name
+    result = ansible_playbook("playbooks/rollback.yml", host.backend.get_hostname(),
+                              {"flask_app_rollback_to": before})
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert current_release(host) == before
+
+
+def test_redeploying_a_known_release_prints_no_secret(host):
+    """The bundled app again: its release is found by digest, not unpacked twice."""
+    releases = host.file("/srv/flaskapp/releases").listdir()
+    result = ansible_playbook("playbooks/deploy.yml", host.backend.get_hostname())
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert "leak-canary" not in result.stdout + result.stderr
+    assert host.file("/srv/flaskapp/releases").listdir() == releases
+    assert request(host, path="/health/ready")["status"] == 200
