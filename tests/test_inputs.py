@@ -14,6 +14,12 @@ from conftest import docker_exec, json_play_results, load_yaml, run, tail, tool
 
 GOOD_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJpiGwgbSxaaIneHIoZVOls77el5yrI/AyXedX6GKn8I ops@example.com"
 
+FLASK_APP_OK = {
+    "flask_app_secret_key": "k7#Qz9!mW2$vR5&tY8*uI1^oP4@aS6%d",
+    "flask_app_database_url": "postgresql+psycopg://app:pw@127.0.0.1/app",
+    "flask_app_redis_url": "redis://app:pw@127.0.0.1:6379/0",
+}
+
 # case id -> (role, variables, text the failure message must contain)
 CASES = {
     "base-ssh-port-not-integer": ("base", {"base_ssh_port": "twenty-two"}, "base_ssh_port"),
@@ -75,6 +81,20 @@ CASES = {
                         "letsencrypt_acme_directory": "http://acme.internal/directory"},
         "an https:// letsencrypt_acme_directory"),
     "letsencrypt-no-domains": ("letsencrypt", {"letsencrypt_email": "ops@example.com"}, "needs letsencrypt_domains"),
+    "gunicorn-threads-with-sync-workers": ("gunicorn", {"gunicorn_threads": 4}, "use gthread for threads"),
+    "gunicorn-bind-without-port": ("gunicorn", {"gunicorn_bind": "0.0.0.0"}, "gunicorn_bind as 'unix:/run/...' or 'host:port'"),
+    "gunicorn-unknown-worker-class": ("gunicorn", {"gunicorn_worker_class": "eventlet"}, "gunicorn_worker_class"),
+    "flask_app-short-secret-key": (
+        "flask_app", {**FLASK_APP_OK, "flask_app_secret_key": "changeme"}, "flask_app_secret_key is shorter than 32"),
+    "flask_app-sqlite": (
+        "flask_app", {**FLASK_APP_OK, "flask_app_database_url": "sqlite:////srv/app.db"}, "points at SQLite"),
+    "flask_app-debug-on": (
+        "flask_app", {**FLASK_APP_OK, "flask_app_extra_env": {"FLASK_DEBUG": "1"}}, "FLASK_DEBUG turns the Werkzeug debugger on"),
+    "flask_app-keep-one-release": (
+        "flask_app", {**FLASK_APP_OK, "flask_app_keep_releases": 1}, "flask_app_keep_releases >= 2"),
+    "flask_app-source-and-git": (
+        "flask_app", {**FLASK_APP_OK, "flask_app_source": "/tmp/app", "flask_app_git_repo": "https://git.invalid/app.git"},
+        "at most one of flask_app_source and flask_app_git_repo"),
 }
 
 PLAYBOOK = """
