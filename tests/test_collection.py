@@ -22,6 +22,7 @@ def _content_files():
     files = [REPO / "site.yml"]
     files += sorted((REPO / "playbooks").rglob("*.yml"))
     files += sorted((REPO / "roles").rglob("*.yml"))
+    files += sorted(p for p in (REPO / "inventories").rglob("*.yml") if not p.is_symlink())
     return [f for f in files if "molecule" not in f.parts]
 
 
@@ -34,6 +35,9 @@ def _collections_used():
     def walk(node, where):
         if isinstance(node, dict):
             is_task = "name" in node  # every task is named (ansible-lint enforces it)
+            if FQCN.match(str(node.get("plugin", ""))):  # an inventory plugin configuration
+                match = FQCN.match(node["plugin"])
+                note(f"{match.group(1)}.{match.group(2)}", where)
             for key, value in node.items():
                 match = FQCN.match(str(key)) if is_task else None
                 if match:
@@ -85,6 +89,8 @@ def test_roles_referenced_by_fqcn_exist():
     for path in _content_files():
         for name in pattern.findall(path.read_text(encoding="utf-8")):
             if (REPO / "plugins" / "test" / f"{name}.yml").exists():
+                continue
+            if (REPO / "plugins" / "lookup" / f"{name}.py").exists():
                 continue
             assert name in ROLES, f"{path.relative_to(REPO)} refers to unknown role {name}"
 
