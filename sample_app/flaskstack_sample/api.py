@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 import logging
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, current_app, g, jsonify, request
 from redis.exceptions import RedisError
 from sqlalchemy import select
 
@@ -31,6 +31,12 @@ def _drop_cache() -> None:
         redis_client.client.delete(LIST_CACHE_KEY)
     except RedisError:
         log.warning("could not drop the cached listing")
+
+
+@bp.errorhandler(500)
+def _json_server_error(error):
+    # Flask has logged the exception (with the request id); the client gets no details.
+    return jsonify(error="Internal Server Error", request_id=g.request_id), 500
 
 
 @bp.errorhandler(400)

@@ -55,3 +55,17 @@ def test_the_static_asset_is_served(client):
     response = client.get("/static/app.css")
     assert response.status_code == 200
     assert b"font-family" in response.data
+
+
+def test_a_server_error_is_json_without_details(app, client, monkeypatch):
+    from flaskstack_sample import api
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("database exploded: password=hunter2")
+
+    monkeypatch.setattr(api.db.session, "get", broken)
+    app.config["PROPAGATE_EXCEPTIONS"] = False  # as in production (TESTING re-raises)
+    response = client.get("/api/notes/1", headers={"X-Request-ID": "req-0123456789"})
+    assert response.status_code == 500
+    assert response.get_json() == {"error": "Internal Server Error", "request_id": "req-0123456789"}
+    assert b"hunter2" not in response.data
