@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -205,6 +206,32 @@ def test_a_second_release_deploys_with_zero_failed_requests(host, tmp_path):
     # same lock file: the venv was reused, not rebuilt
     assert len(host.file("/srv/flaskapp/venvs").listdir()) == 1
     assert request(host, path="/health")["json"]["release"] == second
+
+
+def test_a_release_from_git_at_a_given_version(host, tmp_path):
+    """flask_app_git_repo + flask_app_git_version: the tagged commit is deployed, not the branch tip."""
+    work = app_copy(tmp_path, "gitsrc")
+    git = ["git", "-C", str(work), "-c", "user.name=t", "-c", "user.email=t@t.test"]
+    subprocess.run(["git", "init", "-q", "-b", "main", str(work)], check=True)
+    subprocess.run(git + ["add", "-A"], check=True)
+    subprocess.run(git + ["commit", "-qm", f"release from git {time.time_ns()}"], check=True)
+    subprocess.run(git + ["tag", "v-test"], check=True)
+    tagged = subprocess.run(git + ["rev-parse", "HEAD"], check=True, capture_output=True, text=True).stdout.strip()
+    (work / "NOT-DEPLOYED").write_text("a later commit on main\n")
+    subprocess.run(git + ["add", "-A"], check=True)
+    subprocess.run(git + ["commit", "-qm", "later"], check=True)
+    bare = tmp_path / "app.git"
+    subprocess.run(["git", "clone", "-q", "--bare", str(work), str(bare)], check=True)
+    name = host.backend.get_hostname()
+    subprocess.run(["docker", "cp", str(bare), f"{name}:/opt/app.git"], check=True)
+    result = ansible_playbook("playbooks/deploy.yml", name,
+                              {"flask_app_git_repo": "file:///opt/app.git", "flask_app_git_version": "v-test"})
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    release = current_release(host)
+    assert release.endswith("-" + tagged[:12])
+    assert not host.file(f"/srv/flaskapp/releases/{release}/NOT-DEPLOYED").exists
+    assert host.file(f"/srv/flaskapp/releases/{release}/flaskstack_sample/__init__.py").exists
+    assert request(host, path="/health/ready")["json"]["release"] == release
 
 
 def test_a_release_that_is_not_ready_is_rolled_back(host, tmp_path):
