@@ -5,6 +5,7 @@ of a release that is not ready, rollback.yml)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -176,17 +177,16 @@ def test_gunicorn_is_sandboxed_and_socket_activated(host):
     assert set(workers.split()) == {"flaskapp"}
 
 
-def test_a_second_release_deploys_with_zero_failed_requests(host, tmp_path):
-    first = current_release(host)
-    source = app_copy(tmp_path, "release2")
-    with (source / "flaskstack_sample" / "static" / "app.css").open("a") as css:
-        css.write(f"/* release 2, {time.time_ns()} */\n")
+@contextlib.contextmanager
+def request_loop(host):
+    """Runs LOOP on the host for the duration of the block; yields its result dict."""
+    outcome: dict = {}
     with host.sudo():
         host.run("rm -f /run/loop.stop /run/loop.json; systemctl reset-failed loadloop.service")
         host.check_output("systemd-run --unit=loadloop python3 -c %s /run/loop.stop /run/loop.json", LOOP)
     time.sleep(2)
     try:
-        result = deploy(host, source)
+        yield outcome
     finally:
         time.sleep(2)
         with host.sudo():
@@ -195,7 +195,17 @@ def test_a_second_release_deploys_with_zero_failed_requests(host, tmp_path):
                 if host.file("/run/loop.json").exists:
                     break
                 time.sleep(1)
-            loop = json.loads(host.file("/run/loop.json").content_string)
+            outcome.update(json.loads(host.file("/run/loop.json").content_string))
+
+
+def test_a_second_release_deploys_with_zero_failed_requests(host, tmp_path):
+    """Same lock file: the venv is reused and gunicorn reloads (HUP)."""
+    first = current_release(host)
+    source = app_copy(tmp_path, "release2")
+    with (source / "flaskstack_sample" / "static" / "app.css").open("a") as css:
+        css.write(f"/* release 2, {time.time_ns()} */\n")
+    with request_loop(host) as loop:
+        result = deploy(host, source)
     assert result.returncode == 0, result.stdout[-3000:]
     second = current_release(host)
     assert second != first
@@ -203,9 +213,28 @@ def test_a_second_release_deploys_with_zero_failed_requests(host, tmp_path):
     assert loop["failed"] == 0, loop
     assert loop["ok"] > 50
     assert loop["releases"] == sorted([first, second])  # served by both, one after the other
-    # same lock file: the venv was reused, not rebuilt
-    assert len(host.file("/srv/flaskapp/venvs").listdir()) == 1
+    assert len(host.file("/srv/flaskapp/venvs").listdir()) == 1  # reused, not rebuilt
     assert request(host, path="/health")["json"]["release"] == second
+
+
+def test_a_new_lock_file_restarts_gunicorn_without_failed_requests(host, tmp_path):
+    """A changed lock gets a new venv beside the live one and a restart; the socket
+    unit holds connections while the new master starts."""
+    before = current_release(host)
+    pid_before = host.check_output("systemctl show -p MainPID --value gunicorn-flaskapp.service")
+    source = app_copy(tmp_path, "release-new-lock")
+    test_lock = (PROJECT / "sample_app" / "requirements-test.txt").read_text()
+    extra = test_lock[test_lock.index("iniconfig=="):].split("\n    # via")[0]
+    with (source / "requirements.txt").open("a") as lock:
+        lock.write(extra + "\n")
+    with request_loop(host) as loop:
+        result = deploy(host, source)
+    assert result.returncode == 0, result.stdout[-3000:]
+    print(f"\n{host.backend.get_hostname()}: {loop['ok']} requests during the restart deploy, {loop['failed']} failed")
+    assert loop["failed"] == 0, loop
+    assert current_release(host) != before
+    assert host.check_output("systemctl show -p MainPID --value gunicorn-flaskapp.service") != pid_before
+    assert len(host.file("/srv/flaskapp/venvs").listdir()) == 2
 
 
 def test_a_release_from_git_at_a_given_version(host, tmp_path):
@@ -268,11 +297,14 @@ def test_rollback_playbook_goes_back_one_release(host):
     assert current_release(host) == before
 
 
-def test_redeploying_a_known_release_prints_no_secret(host):
-    """The bundled app again: its release is found by digest, not unpacked twice."""
+def test_redeploying_a_known_release_changes_nothing_and_prints_no_secret(host):
+    """The same git version again: recognised by its commit, nothing unpacked, nothing restarted."""
     releases = host.file("/srv/flaskapp/releases").listdir()
-    result = ansible_playbook("playbooks/deploy.yml", host.backend.get_hostname())
+    pid = host.check_output("systemctl show -p MainPID --value gunicorn-flaskapp.service")
+    result = ansible_playbook("playbooks/deploy.yml", host.backend.get_hostname(),
+                              {"flask_app_git_repo": "file:///opt/app.git", "flask_app_git_version": "v-test"})
     assert result.returncode == 0, result.stdout[-3000:]
     assert "leak-canary" not in result.stdout + result.stderr
     assert host.file("/srv/flaskapp/releases").listdir() == releases
+    assert host.check_output("systemctl show -p MainPID --value gunicorn-flaskapp.service") == pid
     assert request(host, path="/health/ready")["status"] == 200
