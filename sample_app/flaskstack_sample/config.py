@@ -54,7 +54,6 @@ class Config:
                 values[name] = os.environ[name]
         values["CACHE_TTL_SECONDS"] = _int("CACHE_TTL_SECONDS", cls.CACHE_TTL_SECONDS)
         values["HEALTH_TIMEOUT_SECONDS"] = _int("HEALTH_TIMEOUT_SECONDS", cls.HEALTH_TIMEOUT_SECONDS)
-        values["SQLALCHEMY_DATABASE_URI"] = values["DATABASE_URL"]
         values["SQLALCHEMY_ENGINE_OPTIONS"] = {
             "pool_size": _int("DB_POOL_SIZE", 5),
             "max_overflow": _int("DB_MAX_OVERFLOW", 5),
@@ -119,7 +118,8 @@ def load(env: str | None = None, overrides: dict | None = None) -> dict:
     values = cls.from_environment()
     values.update(overrides or {})
     values["DEBUG"] = False
-    values["SQLALCHEMY_DATABASE_URI"] = values.get("DATABASE_URL") or values["SQLALCHEMY_DATABASE_URI"]
+    # Derived once, after overrides: DATABASE_URL is the only source.
+    values["SQLALCHEMY_DATABASE_URI"] = values.get("DATABASE_URL")
     if not values["SQLALCHEMY_DATABASE_URI"]:
         raise ConfigError("DATABASE_URL is not set")
     return values
