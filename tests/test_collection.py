@@ -88,7 +88,7 @@ def test_roles_referenced_by_fqcn_exist():
     pattern = re.compile(r"flaskstack\.deploy\.([a-z0-9_]+)")
     for path in _content_files():
         for name in pattern.findall(path.read_text(encoding="utf-8")):
-            if (REPO / "plugins" / "test" / f"{name}.yml").exists():
+            if any((REPO / "plugins" / kind / f"{name}.yml").exists() for kind in ("test", "filter")):
                 continue
             if (REPO / "plugins" / "lookup" / f"{name}.py").exists():
                 continue

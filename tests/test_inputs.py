@@ -95,6 +95,9 @@ CASES = {
     "flask_app-source-and-git": (
         "flask_app", {**FLASK_APP_OK, "flask_app_source": "/tmp/app", "flask_app_git_repo": "https://git.invalid/app.git"},
         "at most one of flask_app_source and flask_app_git_repo"),
+    "flask_app-status-code-out-of-range": (
+        "flask_app", {**FLASK_APP_OK, "flask_app_health_status_codes": [200, 1302]}, "flask_app_health_status_codes=[200, 1302]"),
+    "gunicorn-relative-app-root": ("gunicorn", {"gunicorn_app_root": "srv/app"}, "an absolute gunicorn_app_root"),
 }
 
 PLAYBOOK = """

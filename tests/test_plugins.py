@@ -54,3 +54,71 @@ def test_container_detection():
     assert not is_container({"virtualization_role": "host", "virtualization_type": "docker"})
     assert not is_container({})
     assert not is_container(None)
+
+
+sys.path.insert(0, str(REPO / "plugins" / "filter"))
+sys.path.insert(0, str(REPO / "plugins" / "test"))
+from health import describe_answer  # noqa: E402
+from readiness import is_ready_answer  # noqa: E402
+from requirements import has_hashes, unpinned_requirements  # noqa: E402
+
+PIP_FREEZE = "alembic==1.20.1\nFlask==3.1.3\nFlask-SQLAlchemy==3.1.1\ntyping_extensions==4.16.0\n"
+
+
+def test_pip_freeze_output_is_pinned():
+    assert unpinned_requirements(PIP_FREEZE) == []
+    assert not has_hashes(PIP_FREEZE)
+
+
+def test_hashed_lock_with_markers_extras_and_comments_is_pinned():
+    lock = (
+        "# pip-compile output\n"
+        "async-timeout==5.0.1 ; python_full_version < '3.11.3' \\\n"
+        "    --hash=sha256:aa \\\n"
+        "    --hash=sha256:bb\n"
+        "    # via redis\n"
+        "psycopg[binary]==3.3.9 \\\n    --hash=sha256:cc\n"
+        "legacy===1.0\n"
+        "wheel-from-url @ https://files.example.invalid/w-1.0-py3-none-any.whl\n"
+        "--index-url https://pypi.example.invalid/simple\n"
+    )
+    assert unpinned_requirements(lock) == []
+    assert has_hashes(lock)
+
+
+def test_ranges_bare_names_includes_and_editables_are_reported_with_line_numbers():
+    text = "flask>=3\n# comment\nredis\nclick~=8.0  # compatible\n-r base.txt\n-e .\nok==1\nx<2,>=1\n"
+    assert unpinned_requirements(text) == [
+        "line 1: flask>=3", "line 3: redis", "line 4: click~=8.0", "line 5: -r base.txt", "line 6: -e .", "line 8: x<2,>=1",
+    ]
+
+
+def test_a_continued_line_is_reported_at_its_first_line():
+    assert unpinned_requirements("a==1\nb>=2 \\\n  --hash=sha256:dd\n") == ["line 2: b>=2"]
+
+
+GATE = {"status_codes": [200], "release_key": "release", "release": "20261126T000000Z-abc-def"}
+
+
+def test_ready_answer_needs_an_accepted_status_and_the_release():
+    assert is_ready_answer({"status": 200, "json": {"release": GATE["release"]}}, GATE)
+    assert not is_ready_answer({"status": 200, "json": {"release": "20261125T000000Z-old-def"}}, GATE)
+    assert not is_ready_answer({"status": 503, "json": {"release": GATE["release"]}}, GATE)
+    assert not is_ready_answer({"status": -1, "msg": "connection refused"}, GATE)
+    assert not is_ready_answer({"status": 200, "content": "<html>"}, GATE)
+
+
+def test_ready_answer_without_release_key_takes_any_accepted_status():
+    gate = {"status_codes": [200, 302], "release_key": "", "release": "r"}
+    assert is_ready_answer({"status": 302, "location": "http://localhost/login"}, gate)
+    assert is_ready_answer({"status": "200"}, gate)
+    assert not is_ready_answer({"status": 301}, gate)
+
+
+def test_describe_answer():
+    assert describe_answer({"status": 503, "json": {"status": "unready"}}) == '503 {"status": "unready"}'
+    assert describe_answer({"status": 302, "location": "http://localhost/login", "content": ""}) == (
+        "302 -> http://localhost/login")
+    assert describe_answer({"status": -1, "msg": "Status code was -1 and not [200]:\n refused"}).startswith(
+        "no answer: Status code was -1")
+    assert describe_answer(None) == "none"

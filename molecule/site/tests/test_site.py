@@ -36,24 +36,27 @@ print(json.dumps({"status": r.status, "headers": dict(r.getheaders()), "body": d
                   "issuer": issuer.get("commonName", "")}))
 '''
 
-# Runs on the host in the background: GET /health through nginx until the stop
-# file appears (bounded: 120 s, 20000 requests); counts failures.
+# Runs on the host in the background: GET PATH through nginx until the stop
+# file appears (bounded: 120 s, 20000 requests); counts failures (a status of
+# 400 or more, or no answer) and the releases that answered (JSON "release").
 LOOP = r'''
 import json, os, ssl, sys, time, http.client
 ctx = ssl._create_unverified_context()
 ok = failed = 0
 errors = []
 releases = set()
+path = sys.argv[3]
 deadline = time.monotonic() + 120
 while time.monotonic() < deadline and ok + failed < 20000 and not os.path.exists(sys.argv[1]):
     try:
         conn = http.client.HTTPSConnection("shop.test", 443, context=ctx, timeout=10)
-        conn.request("GET", "/health")
+        conn.request("GET", path)
         r = conn.getresponse()
         body = r.read()
-        if r.status == 200:
+        if r.status < 400:
             ok += 1
-            releases.add(json.loads(body)["release"])
+            if body.startswith(b"{"):
+                releases.add(json.loads(body).get("release", ""))
         else:
             failed += 1
             errors.append(r.status)
@@ -151,7 +154,7 @@ def test_debug_is_off_and_errors_are_not_tracebacks(host):
     assert missing["status"] == 404
     assert "Traceback" not in missing["body"] and "Werkzeug Debugger" not in missing["body"]
     assert request(host, path="/console")["status"] == 404
-    env = host.file("/srv/flaskapp/shared/app.env")
+    env = host.file("/srv/flaskapp/current/app.env")
     assert (env.user, env.group, env.mode) == ("root", "flaskapp", 0o640)
     with host.sudo():
         content = env.content_string
@@ -165,11 +168,12 @@ def test_nginx_serves_the_release_static_files(host):
 
 
 def test_gunicorn_is_sandboxed_and_socket_activated(host):
-    with host.sudo():
-        report = host.check_output("systemd-analyze security --no-pager gunicorn-flaskapp.service")
-    exposure = float(report.rsplit("Overall exposure level for gunicorn-flaskapp.service:", 1)[1].split()[0])
-    print(f"\n{host.backend.get_hostname()}: systemd-analyze exposure of gunicorn-flaskapp.service = {exposure}")
-    assert exposure <= 2.0
+    for unit in ("gunicorn-flaskapp.service", "gunicorn-flaskapp-candidate.service"):
+        with host.sudo():
+            report = host.check_output("systemd-analyze security --no-pager %s", unit)
+        exposure = float(report.rsplit(f"Overall exposure level for {unit}:", 1)[1].split()[0])
+        print(f"\n{host.backend.get_hostname()}: systemd-analyze exposure of {unit} = {exposure}")
+        assert exposure <= 2.0
     assert host.service("gunicorn-flaskapp.socket").is_running
     props = host.check_output("systemctl show gunicorn-flaskapp.service -p User -p NoNewPrivileges -p ProtectSystem")
     assert "User=flaskapp" in props and "NoNewPrivileges=yes" in props and "ProtectSystem=strict" in props
@@ -178,12 +182,12 @@ def test_gunicorn_is_sandboxed_and_socket_activated(host):
 
 
 @contextlib.contextmanager
-def request_loop(host):
+def request_loop(host, path="/health"):
     """Runs LOOP on the host for the duration of the block; yields its result dict."""
     outcome: dict = {}
     with host.sudo():
         host.run("rm -f /run/loop.stop /run/loop.json; systemctl reset-failed loadloop.service")
-        host.check_output("systemd-run --unit=loadloop python3 -c %s /run/loop.stop /run/loop.json", LOOP)
+        host.check_output("systemd-run --unit=loadloop python3 -c %s /run/loop.stop /run/loop.json %s", LOOP, path)
     time.sleep(2)
     try:
         yield outcome
@@ -257,25 +261,34 @@ def test_a_release_from_git_at_a_given_version(host, tmp_path):
                               {"flask_app_git_repo": "file:///opt/app.git", "flask_app_git_version": "v-test"})
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
     release = current_release(host)
-    assert release.endswith("-" + tagged[:12])
+    assert f"-{tagged[:12]}-" in release  # <time>-<commit>-<settings>
     assert not host.file(f"/srv/flaskapp/releases/{release}/NOT-DEPLOYED").exists
     assert host.file(f"/srv/flaskapp/releases/{release}/flaskstack_sample/__init__.py").exists
     assert request(host, path="/health/ready")["json"]["release"] == release
 
 
-def test_a_release_that_is_not_ready_is_rolled_back(host, tmp_path):
+def test_a_release_that_is_not_ready_never_takes_traffic(host, tmp_path):
+    """It answers 503 in the candidate service: the deploy stops, the live release never changed."""
     serving = current_release(host)
+    pid = host.check_output("systemctl show -p MainPID --value gunicorn-flaskapp.service")
     source = app_copy(tmp_path, "broken")
     health = source / "flaskstack_sample" / "health.py"
     patched = health.read_text().replace("status = 200 if ok else 503", "status = 503")
     assert patched != health.read_text()
     health.write_text(patched)
-    result = deploy(host, source, flask_app_health_timeout=6)
+    with request_loop(host) as loop:
+        result = deploy(host, source, flask_app_health_timeout=6)
     assert result.returncode != 0
     said = " ".join((result.stdout + result.stderr).split())
-    assert "did not answer http://localhost/health/ready with 200 within 6 s" in said
-    assert f"current points at {serving} again" in said
+    assert "did not answer http://localhost/health/ready ready (200, release = release name) within 6 s" in said
+    assert "in the candidate service (last answer: 503" in said
+    assert f"Nothing was switched: {serving} still serves" in said
+    print(f"\n{host.backend.get_hostname()}: {loop['ok']} requests during the refused deploy, {loop['failed']} failed")
+    assert loop["failed"] == 0, loop
+    assert loop["releases"] == [serving]
     assert current_release(host) == serving
+    assert host.check_output("systemctl show -p MainPID --value gunicorn-flaskapp.service") == pid
+    assert not host.service("gunicorn-flaskapp-candidate.service").is_running
     assert request(host, path="/health/ready")["json"]["release"] == serving
 
 
