@@ -53,10 +53,10 @@ demo-clean: venv ## Remove the demo host
 	$(BIN)/ansible-playbook molecule/_harness/demo-down.yml
 
 bench: venv images ## Time site.yml against a plain shell script on fresh hosts
-	$(BIN)/python tests/bench/run.py
+	$(BIN)/python tools/bench/run.py
 
 docs: venv ## Regenerate role READMEs from meta/argument_specs.yml
-	$(BIN)/python tests/role_docs.py
+	$(BIN)/python tools/role_docs.py
 
 lock: ## Re-resolve requirements/dev.txt from requirements/dev.in (hashes included)
 	$(PYTHON) -m venv .cache/lockenv

@@ -1,10 +1,14 @@
 """Documentation cannot drift from code: role READMEs are generated from the
 argument specs, and the top-level README names every role and both commands."""
 
+import sys
+
 import pytest
 
 from conftest import REPO, ROLES
-from role_docs import render
+
+sys.path.insert(0, str(REPO / "tools"))
+from role_docs import _text, render  # noqa: E402
 
 
 @pytest.mark.parametrize("role", ROLES)
@@ -24,3 +28,16 @@ def test_readme_lists_commands_and_roles():
 
 def test_ci_runs_the_readme_test_command():
     assert "make test" in (REPO / ".ci" / "run").read_text()
+
+
+def test_markup_becomes_markdown_with_nested_parentheses():
+    assert _text("WSGI callable as C(package.module:variable) (or C(module:factory()) ).") == (
+        "WSGI callable as `package.module:variable` (or `module:factory()` ).")
+    assert _text(["I(gunicorn_app_root) holds", "M(ansible.builtin.uri) C(a(b)c)"]) == (
+        "*gunicorn_app_root* holds `ansible.builtin.uri` `a(b)c`")
+    assert _text("no markup (just parentheses)") == "no markup (just parentheses)"
+
+
+def test_entry_points_are_documented():
+    assert "## Entry point `config`" in render("gunicorn")
+    assert "tasks_from: rollback" in render("flask_app")

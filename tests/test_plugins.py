@@ -122,3 +122,45 @@ def test_describe_answer():
     assert describe_answer({"status": -1, "msg": "Status code was -1 and not [200]:\n refused"}).startswith(
         "no answer: Status code was -1")
     assert describe_answer(None) == "none"
+
+
+sys.path.insert(0, str(REPO / "plugins" / "lookup"))
+from source_digest import digest, source_files  # noqa: E402
+
+SKIP = {"skip_dirs": [".git", "__pycache__"], "skip_suffixes": [".pyc"]}
+
+
+def _tree(root, extra=None):
+    files = {"app/__init__.py": "x = 1\n", "requirements.txt": "flask==3.1.3\n", **(extra or {})}
+    for rel, text in files.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    return root
+
+
+def test_same_tree_anywhere_gives_the_same_digest(tmp_path):
+    assert digest(str(_tree(tmp_path / "a")), **SKIP) == digest(str(_tree(tmp_path / "elsewhere" / "b")), **SKIP)
+
+
+def test_caches_and_version_control_are_left_out(tmp_path):
+    plain = digest(str(_tree(tmp_path / "a")), **SKIP)
+    noisy = _tree(tmp_path / "b", {".git/HEAD": "ref\n", "app/__pycache__/m.cpython-311.pyc": "b", "app/old.pyc": "b"})
+    assert digest(str(noisy), **SKIP) == plain
+    assert source_files(str(noisy), **SKIP) == ["app/__init__.py", "requirements.txt"]
+    assert digest(str(noisy)) != plain  # without skips, everything counts
+
+
+def test_content_name_and_executable_bit_change_the_digest(tmp_path):
+    base = digest(str(_tree(tmp_path / "a")), **SKIP)
+    assert digest(str(_tree(tmp_path / "b", {"app/__init__.py": "x = 2\n"})), **SKIP) != base
+    assert digest(str(_tree(tmp_path / "c", {"app/extra.py": ""})), **SKIP) != base
+    executable = _tree(tmp_path / "d")
+    (executable / "requirements.txt").chmod(0o755)
+    assert digest(str(executable), **SKIP) != base
+
+
+def test_an_archive_is_hashed_as_bytes(tmp_path):
+    archive = tmp_path / "app.tar.gz"
+    archive.write_bytes(b"\x1f\x8b not really")
+    assert digest(str(archive)) == "%s" % __import__("hashlib").sha256(b"\x1f\x8b not really").hexdigest()

@@ -230,8 +230,12 @@ def test_time_sync_configured(host):
     assert timesyncd.is_enabled
     config = host.check_output("systemd-analyze cat-config systemd/timesyncd.conf")
     assert "NTP=0.debian.pool.ntp.org 1.debian.pool.ntp.org" in config
-    if host.system_info.type == "linux" and host.run("systemd-detect-virt --container").rc != 0:
-        assert timesyncd.is_running
+
+
+def test_time_sync_runs_where_the_clock_is_the_hosts_own(host):
+    if host.run("systemd-detect-virt --container").rc == 0:
+        pytest.skip("a container's clock is the host kernel's: systemd-timesyncd skips itself there")
+    assert host.service("systemd-timesyncd").is_running
 
 
 def test_private_ca_trusted(host):

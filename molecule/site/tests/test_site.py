@@ -8,11 +8,14 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+import pytest
 
 sys.path.insert(0, os.environ["FLASKSTACK_HARNESS"])
 from testlib import PROJECT, ansible_playbook  # noqa: E402
@@ -81,6 +84,14 @@ def request(host, method="GET", path="/health", body=None):
 
 def current_release(host) -> str:
     return os.path.basename(host.file("/srv/flaskapp/current").linked_to)
+
+
+def venv_of(host, release: str) -> str:
+    return host.file(f"/srv/flaskapp/releases/{release}/venv").linked_to
+
+
+def main_pid(host) -> str:
+    return host.check_output("systemctl show -p MainPID --value gunicorn-flaskapp.service")
 
 
 def deploy(host, source: Path, **extra):
@@ -217,33 +228,35 @@ def test_a_second_release_deploys_with_zero_failed_requests(host, tmp_path):
     assert loop["failed"] == 0, loop
     assert loop["ok"] > 50
     assert loop["releases"] == sorted([first, second])  # served by both, one after the other
-    assert len(host.file("/srv/flaskapp/venvs").listdir()) == 1  # reused, not rebuilt
+    assert venv_of(host, second) == venv_of(host, first)  # reused, not rebuilt
     assert request(host, path="/health")["json"]["release"] == second
 
 
 def test_a_new_lock_file_restarts_gunicorn_without_failed_requests(host, tmp_path):
     """A changed lock gets a new venv beside the live one and a restart; the socket
     unit holds connections while the new master starts."""
-    before = current_release(host)
-    pid_before = host.check_output("systemctl show -p MainPID --value gunicorn-flaskapp.service")
-    source = app_copy(tmp_path, "release-new-lock")
+    before, pid_before = current_release(host), main_pid(host)
+    source = app_copy(tmp_path, f"release-new-lock-{time.time_ns()}")
     test_lock = (PROJECT / "sample_app" / "requirements-test.txt").read_text()
     extra = test_lock[test_lock.index("iniconfig=="):].split("\n    # via")[0]
     with (source / "requirements.txt").open("a") as lock:
-        lock.write(extra + "\n")
+        lock.write(f"# lock {time.time_ns()}\n" + extra + "\n")
     with request_loop(host) as loop:
         result = deploy(host, source)
     assert result.returncode == 0, result.stdout[-3000:]
     print(f"\n{host.backend.get_hostname()}: {loop['ok']} requests during the restart deploy, {loop['failed']} failed")
     assert loop["failed"] == 0, loop
-    assert current_release(host) != before
-    assert host.check_output("systemctl show -p MainPID --value gunicorn-flaskapp.service") != pid_before
-    assert len(host.file("/srv/flaskapp/venvs").listdir()) == 2
+    after = current_release(host)
+    assert after != before
+    assert main_pid(host) != pid_before
+    assert venv_of(host, after) != venv_of(host, before)
+    assert host.file(venv_of(host, before)).is_directory  # the old venv stays for a rollback
 
 
-def test_a_release_from_git_at_a_given_version(host, tmp_path):
-    """flask_app_git_repo + flask_app_git_version: the tagged commit is deployed, not the branch tip."""
-    work = app_copy(tmp_path, "gitsrc")
+@pytest.fixture(scope="module")
+def git_version(host, tmp_path_factory):
+    """A bare repository on the host (/opt/app.git) whose tag v-test is not the branch tip."""
+    work = app_copy(tmp_path_factory.mktemp("git"), "gitsrc")
     git = ["git", "-C", str(work), "-c", "user.name=t", "-c", "user.email=t@t.test"]
     subprocess.run(["git", "init", "-q", "-b", "main", str(work)], check=True)
     subprocess.run(git + ["add", "-A"], check=True)
@@ -253,33 +266,52 @@ def test_a_release_from_git_at_a_given_version(host, tmp_path):
     (work / "NOT-DEPLOYED").write_text("a later commit on main\n")
     subprocess.run(git + ["add", "-A"], check=True)
     subprocess.run(git + ["commit", "-qm", "later"], check=True)
-    bare = tmp_path / "app.git"
+    bare = work.parent / "app.git"
     subprocess.run(["git", "clone", "-q", "--bare", str(work), str(bare)], check=True)
     name = host.backend.get_hostname()
+    with host.sudo():
+        host.check_output("rm -rf /opt/app.git")
     subprocess.run(["docker", "cp", str(bare), f"{name}:/opt/app.git"], check=True)
-    result = ansible_playbook("playbooks/deploy.yml", name,
-                              {"flask_app_git_repo": "file:///opt/app.git", "flask_app_git_version": "v-test"})
+    return tagged
+
+
+def deploy_git(host):
+    return ansible_playbook("playbooks/deploy.yml", host.backend.get_hostname(),
+                            {"flask_app_git_repo": "file:///opt/app.git", "flask_app_git_version": "v-test"})
+
+
+def test_a_release_from_git_at_a_given_version(host, git_version):
+    """flask_app_git_repo + flask_app_git_version: the tagged commit is deployed, not the branch tip."""
+    result = deploy_git(host)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
     release = current_release(host)
-    assert f"-{tagged[:12]}-" in release  # <time>-<commit>-<settings>
+    assert f"-{git_version[:12]}-" in release  # <time>-<commit>-<settings>
     assert not host.file(f"/srv/flaskapp/releases/{release}/NOT-DEPLOYED").exists
     assert host.file(f"/srv/flaskapp/releases/{release}/flaskstack_sample/__init__.py").exists
     assert request(host, path="/health/ready")["json"]["release"] == release
 
 
-def test_a_release_that_is_not_ready_never_takes_traffic(host, tmp_path):
-    """It answers 503 in the candidate service: the deploy stops, the live release never changed."""
-    serving = current_release(host)
-    pid = host.check_output("systemctl show -p MainPID --value gunicorn-flaskapp.service")
-    source = app_copy(tmp_path, "broken")
+@pytest.fixture(scope="module")
+def refused_deploy(host, tmp_path_factory):
+    """A release whose readiness answers 503, deployed under the request loop."""
+    serving, pid = current_release(host), main_pid(host)
+    source = app_copy(tmp_path_factory.mktemp("broken"), "broken")
     health = source / "flaskstack_sample" / "health.py"
     patched = health.read_text().replace("status = 200 if ok else 503", "status = 503")
     assert patched != health.read_text()
     health.write_text(patched)
     with request_loop(host) as loop:
         result = deploy(host, source, flask_app_health_timeout=6)
-    assert result.returncode != 0
     said = " ".join((result.stdout + result.stderr).split())
+    refused = re.search(r"release (\S+) did not answer", said)
+    return {"result": result, "said": said, "loop": loop, "serving": serving, "pid": pid,
+            "release": refused.group(1) if refused else None}
+
+
+def test_a_release_that_is_not_ready_never_takes_traffic(host, refused_deploy):
+    """It answers 503 in the candidate service: the deploy stops, the live release never changed."""
+    said, loop, serving = refused_deploy["said"], refused_deploy["loop"], refused_deploy["serving"]
+    assert refused_deploy["result"].returncode != 0
     assert "did not answer http://localhost/health/ready ready (200, release = release name) within 6 s" in said
     assert "in the candidate service (last answer: 503" in said
     assert f"Nothing was switched: {serving} still serves" in said
@@ -287,21 +319,24 @@ def test_a_release_that_is_not_ready_never_takes_traffic(host, tmp_path):
     assert loop["failed"] == 0, loop
     assert loop["releases"] == [serving]
     assert current_release(host) == serving
-    assert host.check_output("systemctl show -p MainPID --value gunicorn-flaskapp.service") == pid
+    assert main_pid(host) == refused_deploy["pid"]
     assert not host.service("gunicorn-flaskapp-candidate.service").is_running
     assert request(host, path="/health/ready")["json"]["release"] == serving
 
 
-def test_rollback_playbook_goes_back_one_release(host):
+def test_rollback_playbook_goes_back_one_ready_release(host, refused_deploy, tmp_path):
+    """From a release deployed after the refused one, a rollback skips it (never ready)."""
+    source = app_copy(tmp_path, "after-the-refused-one")
+    (source / "flaskstack_sample" / "static" / "app.css").write_text(f"/* {time.time_ns()} */\n", encoding="utf-8")
+    assert deploy(host, source).returncode == 0
     before = current_release(host)
-    releases = host.file("/srv/flaskapp/releases").listdir()
-    # the release that failed its health check is never a rollback target
-    ready = sorted(r for r in releases if host.file(f"/srv/flaskapp/releases/{r}/.flaskstack-ready").exists)
-    assert len(ready) < len(releases)
+    broken = refused_deploy["release"]
+    assert broken and not host.file(f"/srv/flaskapp/releases/{broken}/.flaskstack-ready").exists
     result = ansible_playbook("playbooks/rollback.yml", host.backend.get_hostname())
     assert result.returncode == 0, result.stdout[-3000:]
     after = current_release(host)
-    assert after == max(r for r in ready if r < before)
+    assert after < broken < before
+    assert host.file(f"/srv/flaskapp/releases/{after}/.flaskstack-ready").exists
     assert request(host, path="/health/ready")["json"]["release"] == after
     # back to the newest good release by name
     result = ansible_playbook("playbooks/rollback.yml", host.backend.get_hostname(),
@@ -310,16 +345,15 @@ def test_rollback_playbook_goes_back_one_release(host):
     assert current_release(host) == before
 
 
-def test_redeploying_a_known_release_changes_nothing_and_prints_no_secret(host):
+def test_redeploying_a_known_release_changes_nothing_and_prints_no_secret(host, git_version):
     """The same git version again: recognised by its commit, nothing unpacked, nothing restarted."""
-    releases = host.file("/srv/flaskapp/releases").listdir()
-    pid = host.check_output("systemctl show -p MainPID --value gunicorn-flaskapp.service")
-    result = ansible_playbook("playbooks/deploy.yml", host.backend.get_hostname(),
-                              {"flask_app_git_repo": "file:///opt/app.git", "flask_app_git_version": "v-test"})
+    assert deploy_git(host).returncode == 0
+    releases = sorted(host.file("/srv/flaskapp/releases").listdir())
+    pid = main_pid(host)
+    result = deploy_git(host)
     assert result.returncode == 0, result.stdout[-3000:]
     assert "leak-canary" not in result.stdout + result.stderr
-    after = host.file("/srv/flaskapp/releases").listdir()
-    assert set(after) <= set(releases)  # nothing unpacked (old ones may be pruned)
-    assert len(after) == 3  # flask_app_keep_releases
-    assert host.check_output("systemctl show -p MainPID --value gunicorn-flaskapp.service") == pid
+    assert sorted(host.file("/srv/flaskapp/releases").listdir()) == releases  # nothing unpacked or pruned
+    assert len(releases) <= 3  # flask_app_keep_releases
+    assert main_pid(host) == pid
     assert request(host, path="/health/ready")["status"] == 200

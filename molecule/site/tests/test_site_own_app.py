@@ -5,8 +5,8 @@ deployed over the sample app with the documented inputs alone. Then the
 failure drill: new gunicorn settings and environment in a release that cannot
 start cost no request, and settings switch and roll back with the code.
 
-Runs after test_site.py (it replaces the sample app); the fixture below makes
-that state itself."""
+Runs after test_site.py (it replaces the sample app); the tinyboard fixture
+deploys it, so each test here can also run alone."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ import pytest
 
 sys.path.insert(0, os.environ["FLASKSTACK_HARNESS"])
 sys.path.insert(0, str(Path(__file__).parent))
-from test_site import current_release, request, request_loop  # noqa: E402
+from test_site import current_release, main_pid, request, request_loop  # noqa: E402
 from testlib import PROJECT, ansible_playbook  # noqa: E402
 
 testinfra_hosts = ["all"]
@@ -48,10 +48,6 @@ def tinyboard_copy(tmp_path: Path, name: str) -> Path:
 def deploy(host, source: Path, **extra):
     return ansible_playbook("playbooks/deploy.yml", host.backend.get_hostname(),
                             {**INPUTS, "flask_app_source": str(source), **extra})
-
-
-def main_pid(host) -> str:
-    return host.check_output("systemctl show -p MainPID --value gunicorn-flaskapp.service")
 
 
 def release_file(host, name: str) -> str:

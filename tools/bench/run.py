@@ -43,7 +43,7 @@ def timed(argv, **kwargs) -> tuple[float, subprocess.CompletedProcess]:
 
 
 def baseline(conn: dict) -> float:
-    script = (REPO / "tests" / "bench" / "baseline.sh").read_text()
+    script = (REPO / "tools" / "bench" / "baseline.sh").read_text()
     seconds, _ = timed(["ssh", "-i", conn["ansible_ssh_private_key_file"], "-p", conn["ansible_port"],
                         *conn["ansible_ssh_common_args"].split(), "admin@127.0.0.1",
                         "sudo", "bash", "-s"], input=script)

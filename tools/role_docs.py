@@ -1,6 +1,6 @@
 """Role READMEs generated from meta/argument_specs.yml, the single source of
 each role's documentation. `make docs` writes them; tests/test_docs.py fails
-when a README is out of date."""
+when a README is out of date. Entry points other than main get a section each."""
 
 from __future__ import annotations
 
@@ -22,11 +22,16 @@ def _fmt_default(value) -> str:
     return f"`{json.dumps(value)}`"
 
 
+# What C(...) and friends may hold: text with balanced parentheses one level
+# deep, as in C(module:factory()).
+_INNER = r"(?:[^()]|\([^()]*\))*"
+
+
 def _text(value) -> str:
     """Spec text with Ansible's markup (C(), I(), M()) turned into Markdown."""
     text = " ".join(str(v) for v in value) if isinstance(value, list) else str(value or "")
-    text = re.sub(r"\b[CM]\(([^)]*)\)", r"`\1`", text)
-    return re.sub(r"\bI\(([^)]*)\)", r"*\1*", text)
+    text = re.sub(rf"\b[CM]\(({_INNER})\)", r"`\1`", text)
+    return re.sub(rf"\bI\(({_INNER})\)", r"*\1*", text)
 
 
 def _options_table(options: dict, prefix: str = "") -> list[str]:
@@ -50,7 +55,8 @@ def _options_table(options: dict, prefix: str = "") -> list[str]:
 
 def render(role: str) -> str:
     role_dir = REPO / "roles" / role
-    spec = yaml.safe_load((role_dir / "meta" / "argument_specs.yml").read_text())["argument_specs"]["main"]
+    specs = yaml.safe_load((role_dir / "meta" / "argument_specs.yml").read_text())["argument_specs"]
+    spec = specs["main"]
     meta = yaml.safe_load((role_dir / "meta" / "main.yml").read_text())["galaxy_info"]
     platforms = ", ".join(f"{p['name']} {'/'.join(p['versions'])}" for p in meta.get("platforms", []))
     lines = [
@@ -81,6 +87,27 @@ def render(role: str) -> str:
         "| --- | --- | --- | --- |",
     ]
     lines += _options_table(spec.get("options", {}))
+    for entry_point, other in specs.items():
+        if entry_point == "main":
+            continue
+        lines += [
+            "",
+            f"## Entry point `{entry_point}`",
+            "",
+            f"{_text(other['short_description'])}.",
+            "",
+        ]
+        lines += [_text(d) + "\n" for d in other.get("description", [])]
+        lines += [
+            "```yaml",
+            f"- name: {_text(other['short_description'])}",
+            "  ansible.builtin.include_role:",
+            f"    name: flaskstack.deploy.{role}",
+            f"    tasks_from: {entry_point}",
+            "```",
+            "",
+            "Inputs: " + ", ".join(f"`{name}`" for name in other.get("options", {})) + ".",
+        ]
     return "\n".join(lines) + "\n"
 
 
