@@ -13,10 +13,12 @@ PROJECT = Path(os.environ.get("MOLECULE_PROJECT_DIRECTORY", Path(__file__).resol
 
 
 def ansible_playbook(playbook: str, host: str, extra_vars: dict | None = None,
-                     env: dict | None = None, timeout: int = 900) -> subprocess.CompletedProcess:
-    """Run PROJECT/playbook against one scenario host; output is returned, not printed."""
+                     env: dict | None = None, timeout: int = 900,
+                     flags: list[str] | None = None) -> subprocess.CompletedProcess:
+    """Run PROJECT/playbook against one scenario host (with extra ansible-playbook
+    flags such as --check --diff -vvv); output is returned, not printed."""
     argv = ["ansible-playbook", "-i", os.environ["MOLECULE_INVENTORY_FILE"], "--limit", host,
-            str(PROJECT / playbook), "-e", json.dumps({"target": host, **(extra_vars or {})})]
+            str(PROJECT / playbook), "-e", json.dumps({"target": host, **(extra_vars or {})}), *(flags or [])]
     full_env = dict(os.environ, ANSIBLE_FORCE_COLOR="0", ANSIBLE_NOCOLOR="1")
     full_env.update(env or {})
     return subprocess.run(argv, cwd=PROJECT, env=full_env, capture_output=True, text=True,

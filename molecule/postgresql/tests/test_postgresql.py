@@ -177,6 +177,29 @@ def test_backup_playbook_runs_the_same_job(host):
     assert len(dumps(host)) == min(count + 1, 3)
 
 
+def test_run_by_hand_as_root_backs_up_as_postgres(host):
+    """`sudo flaskstack-pg-backup` works and leaves nothing the nightly job cannot use."""
+    count = len(dumps(host))
+    time.sleep(1.1)  # dump names carry the second
+    with host.sudo():
+        result = host.run("/usr/local/sbin/flaskstack-pg-backup")
+        foreign = host.check_output("find %s ! -user postgres", BACKUPS)
+    assert result.rc == 0, result.stdout + result.stderr
+    assert foreign == ""
+    assert len(dumps(host)) == min(count + 1, 3)
+    assert run_like_cron(host).rc == 0
+
+
+def test_another_user_is_refused_and_nothing_is_written(host):
+    before = dumps(host)
+    with host.sudo():
+        result = host.run("runuser -u nobody -- /usr/local/sbin/flaskstack-pg-backup")
+        foreign = host.check_output("find %s ! -user postgres", BACKUPS)
+    assert result.rc == 2
+    assert "run this as root or as the backup user" in result.stderr and "nothing done" in result.stderr
+    assert foreign == "" and dumps(host) == before
+
+
 def test_failed_dump_keeps_older_dumps(host):
     before = dumps(host)
     assert before

@@ -11,7 +11,7 @@ import sys
 import pytest
 
 sys.path.insert(0, os.environ["FLASKSTACK_HARNESS"])
-from testlib import listening_addresses  # noqa: E402
+from testlib import converge, listening_addresses  # noqa: E402
 
 testinfra_hosts = ["all"]
 
@@ -114,3 +114,18 @@ def test_kernel_settings_applied_where_the_kernel_is_the_hosts_own(host):
         pytest.skip("a container shares the host kernel: its sysctls and THP are left to the host")
     assert host.sysctl("vm.overcommit_memory") == 1
     assert "[never]" in host.file("/sys/kernel/mm/transparent_hugepage/enabled").content_string
+
+
+def test_a_check_diff_verbose_run_prints_neither_password_nor_hash(host):
+    """`--check --diff -vvv` with a rotated password: the run would change redis.conf,
+    yet neither password nor the SHA-256 hash redis.conf stores appears in the output."""
+    rotated = "leak-canary-Redis-rotated-2026"
+    result = converge(host.backend.get_hostname(), {"redis_app_password": rotated},
+                      flags=["--check", "--diff", "-vvv"])
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-3000:]
+    assert "Write the Redis configuration" in output
+    assert "changed=0" not in output.split("PLAY RECAP", 1)[1]  # the rotation is a real change
+    for secret in (PASSWORD, rotated):
+        assert secret not in output
+        assert hashlib.sha256(secret.encode()).hexdigest() not in output
