@@ -162,6 +162,26 @@ def test_restore_drill(host):
     assert psql_super(host, "SELECT tableowner FROM pg_tables WHERE tablename = 'orders'", db="shop") == "shop"
 
 
+def test_restore_replace_takes_the_forms_users_type(host):
+    """README: `-e postgresql_restore_replace=true` - a string on the command line, like yes/1/false/0."""
+    name = host.backend.get_hostname()
+    assert psql_app(host, "CREATE TABLE IF NOT EXISTS cli_forms (id int)").rc == 0
+    assert run_like_cron(host).rc == 0  # the newest dump has the table, empty
+
+    def restore(form):
+        return ansible_playbook("playbooks/restore.yml", name, {"postgresql_restore_database": "shop"},
+                                env={"ANSIBLE_PIPELINING": "False"}, flags=["-e", f"postgresql_restore_replace={form}"])
+
+    for form in ("false", "0"):
+        refused = restore(form)
+        assert refused.returncode != 0 and "postgresql_restore_replace=true" in refused.stdout + refused.stderr, form
+    for form in ("true", "yes", "1"):
+        assert psql_app(host, "INSERT INTO cli_forms VALUES (1)").rc == 0
+        result = restore(form)
+        assert result.returncode == 0, form + result.stdout[-3000:] + result.stderr[-2000:]
+        assert psql_app(host, "SELECT count(*) FROM cli_forms").stdout.strip() == "0", form
+
+
 def test_restore_refuses_to_overwrite_without_replace(host):
     name = host.backend.get_hostname()
     result = ansible_playbook("playbooks/restore.yml", name, {"postgresql_restore_database": "shop"})
