@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import socket
 
 from flask import Blueprint, current_app, jsonify
 from sqlalchemy import text
@@ -14,8 +15,9 @@ log = logging.getLogger(__name__)
 
 @bp.get("/health")
 def alive():
-    """The process answers; no dependency is consulted."""
-    return jsonify(status="ok", release=current_app.config["RELEASE"])
+    """The process answers; no dependency is consulted. Names the release and the
+    host that answered (behind a load balancer: which app host it was)."""
+    return jsonify(status="ok", release=current_app.config["RELEASE"], host=socket.gethostname())
 
 
 def _check_database() -> None:

@@ -10,6 +10,7 @@ def test_health_answers_without_dependencies(postgres_url):
     response = app.test_client().get("/health")
     assert response.status_code == 200
     assert response.get_json()["status"] == "ok"
+    assert response.get_json()["host"] == socket.gethostname()  # which app host answered
 
 
 def test_ready_when_database_and_redis_answer(client):

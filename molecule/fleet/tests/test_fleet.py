@@ -1,0 +1,306 @@
+"""The fleet as a user sees it: HTTPS through the load balancer with a
+certificate from the ACME CA, requests spread over both app hosts, the real
+client address in the app's log, traffic between the tiers only where it must
+flow, and deploys and a dead app host that cost no request.
+
+Requests come from the cache host (an address that is neither the balancer nor
+an app host), so the client address the app logs can be told apart."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import testinfra
+import yaml
+
+sys.path.insert(0, os.environ["FLASKSTACK_HARNESS"])
+from testlib import PROJECT, ansible_playbook  # noqa: E402
+
+testinfra_hosts = ["fleet-lb"]
+
+SCENARIO = Path(__file__).resolve().parents[1]
+ADDRESSES = {name: yaml.safe_load((SCENARIO / "host_vars" / f"{name}.yml").read_text())["flaskstack_private_ip"]
+             for name in ("fleet-lb", "fleet-web1", "fleet-web2", "fleet-db", "fleet-cache")}
+APP_HOSTS = ("fleet-web1", "fleet-web2")
+CLIENT_HOST = "fleet-cache"
+
+# Runs on the client host: N HTTPS requests to shop.test (the balancer),
+# trusting only the ACME CA's issuing root (argv[1]); one JSON line each.
+CLIENT = r'''
+import json, ssl, sys, http.client
+root, method, path, count = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+ctx = ssl.create_default_context(cadata=root)
+for _ in range(count):
+    conn = http.client.HTTPSConnection("shop.test", 443, context=ctx, timeout=10)
+    conn.request(method, path)
+    r = conn.getresponse()
+    body = r.read().decode()
+    issuer = dict(x[0] for x in conn.sock.getpeercert()["issuer"])
+    conn.close()
+    print(json.dumps({"status": r.status, "headers": dict(r.getheaders()),
+                      "json": json.loads(body) if body.startswith("{") else None,
+                      "issuer": issuer.get("commonName", "")}))
+'''
+
+# Runs on the client host in the background: GET /health through the balancer
+# until the stop file appears (bounded: 240 s, 20000 requests); counts failures
+# (a status of 400 or more, or no answer), the releases and the app hosts that
+# answered; writes its progress every 20 requests so the test can wait for it.
+LOOP = r'''
+import json, os, ssl, sys, time, http.client
+stop, result, progress = sys.argv[1], sys.argv[2], sys.argv[3]
+ctx = ssl._create_unverified_context()
+ok = failed = 0
+errors, releases, hosts = [], set(), {}
+deadline = time.monotonic() + 240
+while time.monotonic() < deadline and ok + failed < 20000 and not os.path.exists(stop):
+    try:
+        conn = http.client.HTTPSConnection("shop.test", 443, context=ctx, timeout=10)
+        conn.request("GET", "/health")
+        r = conn.getresponse()
+        body = r.read()
+        if r.status < 400:
+            ok += 1
+            answer = json.loads(body)
+            releases.add(answer["release"])
+            hosts[answer["host"]] = hosts.get(answer["host"], 0) + 1
+        else:
+            failed += 1
+            errors.append(r.status)
+        conn.close()
+    except Exception as e:
+        failed += 1
+        errors.append(repr(e))
+    if (ok + failed) % 20 == 0:
+        with open(progress + ".tmp", "w") as f:
+            json.dump({"ok": ok, "failed": failed, "hosts": hosts}, f)
+        os.replace(progress + ".tmp", progress)
+    time.sleep(0.01)
+json.dump({"ok": ok, "failed": failed, "errors": errors[:20], "releases": sorted(releases), "hosts": hosts},
+          open(result, "w"))
+'''
+
+# Runs on one host: can it open a TCP connection to ADDRESS:PORT (3 s)?
+PROBE = r'''
+import socket, sys
+try:
+    socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=3).close()
+    print("open")
+except OSError:
+    print("closed")
+'''
+
+
+def other(name: str):
+    return testinfra.get_host(f"ansible://{name}", ansible_inventory=os.environ["MOLECULE_INVENTORY_FILE"])
+
+
+@pytest.fixture(scope="module")
+def fleet():
+    return {name: other(name) for name in ADDRESSES}
+
+
+@pytest.fixture(scope="module")
+def acme_root(host):
+    """The ACME CA's issuing root, from pebble's management API on the balancer."""
+    return host.check_output(
+        "python3 -c %s",
+        "import ssl, urllib.request; print(urllib.request.urlopen('https://localhost:15000/roots/0', "
+        "context=ssl._create_unverified_context(), timeout=10).read().decode())")
+
+
+def through_lb(fleet, acme_root, path="/health", count=1, method="GET") -> list[dict]:
+    out = fleet[CLIENT_HOST].check_output("python3 -c %s %s %s %s %s", CLIENT, acme_root, method, path, str(count))
+    return [json.loads(line) for line in out.splitlines()]
+
+
+def current_release(app_host) -> str:
+    return os.path.basename(app_host.file("/srv/flaskapp/current").linked_to)
+
+
+def releases_on_disk(app_host) -> set[str]:
+    return set(app_host.file("/srv/flaskapp/releases").listdir())
+
+
+def wait_until(check, seconds: float, what: str):
+    """Poll `check` (bounded); return its first truthy value."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.5)
+    raise AssertionError(f"{what}: not within {seconds} s")
+
+
+@contextlib.contextmanager
+def request_loop(fleet):
+    """LOOP on the client host for the duration of the block (it is answering
+    before the block starts); yields its result dict, filled in at the end."""
+    client = fleet[CLIENT_HOST]
+    outcome: dict = {}
+    with client.sudo():
+        client.run("rm -f /run/loop.stop /run/loop.json /run/loop.progress; systemctl reset-failed loadloop.service")
+        client.check_output("systemd-run --unit=loadloop python3 -c %s /run/loop.stop /run/loop.json /run/loop.progress",
+                            LOOP)
+        wait_until(lambda: client.file("/run/loop.progress").exists
+                   and json.loads(client.file("/run/loop.progress").content_string)["ok"] >= 20,
+                   30, "the request loop answering")
+    try:
+        yield outcome
+    finally:
+        with client.sudo():
+            # a few more requests after the block, then stop and collect
+            seen = json.loads(client.file("/run/loop.progress").content_string)
+            wait_until(lambda: json.loads(client.file("/run/loop.progress").content_string)["ok"]
+                       + json.loads(client.file("/run/loop.progress").content_string)["failed"]
+                       >= seen["ok"] + seen["failed"] + 40, 30, "requests after the drill")
+            client.run("touch /run/loop.stop")
+            wait_until(lambda: client.file("/run/loop.json").exists, 30, "the request loop's result")
+            outcome.update(json.loads(client.file("/run/loop.json").content_string))
+
+
+def run_playbook(playbook: str, **extra):
+    """A playbook on the whole fleet with the scenario's settings and vault, as converge has them."""
+    return ansible_playbook(playbook, "all", extra,
+                            flags=["-e", f"@{SCENARIO / 'vars' / 'site.yml'}", "-e", f"@{SCENARIO / 'vars' / 'vault.yml'}"])
+
+
+def app_copy(tmp_path: Path, name: str) -> Path:
+    target = tmp_path / name
+    shutil.copytree(PROJECT / "sample_app", target, ignore=shutil.ignore_patterns("__pycache__", ".pytest_cache"))
+    with (target / "flaskstack_sample" / "static" / "app.css").open("a") as css:
+        css.write(f"/* {name}, {time.time_ns()} */\n")
+    return target
+
+
+def probe(fleet, source: str, target: str, port: int) -> str:
+    return fleet[source].check_output("python3 -c %s %s %s", PROBE, ADDRESSES[target], str(port))
+
+
+def test_https_through_the_load_balancer_with_a_certificate_from_the_acme_ca(fleet, acme_root):
+    answer = through_lb(fleet, acme_root)[0]
+    assert answer["status"] == 200 and answer["json"]["status"] == "ok"
+    assert "Pebble" in answer["issuer"], answer["issuer"]
+    assert answer["headers"]["Strict-Transport-Security"].startswith("max-age=")
+    assert through_lb(fleet, acme_root, "/health/ready")[0]["json"]["checks"] == {"database": "ok", "redis": "ok"}
+    static = through_lb(fleet, acme_root, "/static/app.css")[0]
+    assert static["status"] == 200 and "immutable" in static["headers"]["Cache-Control"]
+
+
+def test_requests_spread_over_both_app_hosts(fleet, acme_root):
+    answers = through_lb(fleet, acme_root, count=20)
+    served = {a["json"]["host"] for a in answers if a["status"] == 200}
+    assert served == set(APP_HOSTS), answers
+
+
+def test_the_app_logs_the_real_client_address(fleet, acme_root):
+    """One X-Forwarded-For hop reaches the app: the client's, not the balancer's."""
+    answer = through_lb(fleet, acme_root, "/health/ready")[0]
+    request_id, served_by = answer["headers"]["X-Request-ID"], answer["json"]["host"] if answer["json"] else None
+    app_host = fleet[served_by] if served_by else None
+
+    def logged():
+        for name in APP_HOSTS:
+            with fleet[name].sudo():
+                lines = fleet[name].check_output("journalctl -u gunicorn-flaskapp.service -o cat --no-pager -n 500")
+            for line in lines.splitlines():
+                if request_id in line and '"message": "request"' in line:
+                    return name, json.loads(line)
+        return None
+
+    name, entry = wait_until(logged, 15, f"the app's log line for request {request_id}")
+    assert app_host is None or name == served_by
+    assert entry["remote_addr"] == ADDRESSES[CLIENT_HOST], entry
+    assert entry["remote_addr"] != ADDRESSES["fleet-lb"]
+
+
+def test_traffic_flows_only_where_it_must(fleet):
+    assert probe(fleet, "fleet-web1", "fleet-db", 5432) == "open"
+    assert probe(fleet, "fleet-web2", "fleet-cache", 6379) == "open"
+    assert probe(fleet, "fleet-lb", "fleet-db", 5432) == "closed"
+    assert probe(fleet, "fleet-lb", "fleet-cache", 6379) == "closed"
+    assert probe(fleet, "fleet-lb", "fleet-web1", 8080) == "open"
+    assert probe(fleet, "fleet-db", "fleet-web1", 8080) == "closed"
+    assert probe(fleet, "fleet-cache", "fleet-web2", 8080) == "closed"
+    # the balancer listens on 22, 80 and 443 only (pebble, test scaffolding, on loopback)
+    with fleet["fleet-lb"].sudo():
+        listeners = fleet["fleet-lb"].check_output("ss -Hltn")
+    public = {line.split()[3].rsplit(":", 1)[1] for line in listeners.splitlines()
+              if not line.split()[3].startswith(("127.", "[::1]"))}
+    assert public == {"22", "80", "443"}, listeners
+
+
+def test_a_rolling_deploy_drops_no_request(fleet, tmp_path):
+    before = {name: current_release(fleet[name]) for name in APP_HOSTS}
+    assert len(set(before.values())) == 1
+    source = app_copy(tmp_path, "rolling")
+    started = time.time()
+    with request_loop(fleet) as loop:
+        result = run_playbook("playbooks/deploy.yml", flask_app_source=str(source))
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    after = {name: current_release(fleet[name]) for name in APP_HOSTS}
+    print(f"\nrolling deploy over {len(APP_HOSTS)} app hosts in {time.time() - started:.0f} s: "
+          f"{loop['ok']} requests through the balancer, {loop['failed']} failed, answered by {loop['hosts']}")
+    assert loop["failed"] == 0, loop
+    assert loop["ok"] > 100
+    assert after["fleet-web1"] == after["fleet-web2"] != before["fleet-web1"]
+    assert loop["releases"] == sorted({before["fleet-web1"], after["fleet-web1"]})
+    # one host at a time: each drained and put back before the next one left
+    with fleet["fleet-lb"].sudo():
+        log = fleet["fleet-lb"].check_output(
+            "journalctl -t flaskstack-nginx-rotation -o cat --no-pager --since @%s", str(int(started)))
+    servers = [f"{ADDRESSES[name]}:8080" for name in APP_HOSTS]
+    assert log.splitlines() == [f"{servers[0]} taken out of rotation", f"{servers[0]} back in rotation",
+                                f"{servers[1]} taken out of rotation", f"{servers[1]} back in rotation"], log
+
+
+def test_a_dead_app_host_costs_no_request(fleet, acme_root):
+    web1 = fleet["fleet-web1"]
+    with request_loop(fleet) as loop:
+        with web1.sudo():
+            web1.check_output("systemctl stop gunicorn-flaskapp.socket gunicorn-flaskapp.service")
+        try:
+            during = through_lb(fleet, acme_root, count=20)
+        finally:
+            with web1.sudo():
+                web1.check_output("systemctl start gunicorn-flaskapp.socket")
+    print(f"\none app host stopped: {loop['ok']} requests through the balancer, {loop['failed']} failed, "
+          f"answered by {loop['hosts']}")
+    assert loop["failed"] == 0, loop
+    assert [a["status"] for a in during] == [200] * 20
+    assert {a["json"]["host"] for a in during} == {"fleet-web2"}
+    # back: both serve again (the balancer retries a failed server after fail_timeout)
+    wait_until(lambda: {a["json"]["host"] for a in through_lb(fleet, acme_root, count=10)} == set(APP_HOSTS),
+               60, "both app hosts serving again")
+
+
+def test_a_release_that_is_not_ready_stops_on_the_first_app_host(fleet, acme_root, tmp_path):
+    serving = {name: current_release(fleet[name]) for name in APP_HOSTS}
+    on_disk = {name: releases_on_disk(fleet[name]) for name in APP_HOSTS}
+    source = app_copy(tmp_path, "never-ready")
+    health = source / "flaskstack_sample" / "health.py"
+    patched = health.read_text().replace("status = 200 if ok else 503", "status = 503")
+    assert patched != health.read_text()
+    health.write_text(patched)
+    with request_loop(fleet) as loop:
+        result = run_playbook("playbooks/deploy.yml", flask_app_source=str(source), flask_app_health_timeout=6)
+    said = " ".join((result.stdout + result.stderr).split())
+    print(f"\nrelease refused on the first app host: {loop['ok']} requests through the balancer, "
+          f"{loop['failed']} failed")
+    assert result.returncode != 0
+    assert re.search(r"fleet-web1: release \S+ did not answer .* in the candidate service \(last answer: 503", said), \
+        said[-3000:]
+    assert loop["failed"] == 0, loop
+    assert current_release(fleet["fleet-web1"]) == serving["fleet-web1"]
+    assert current_release(fleet["fleet-web2"]) == serving["fleet-web2"]
+    assert releases_on_disk(fleet["fleet-web2"]) == on_disk["fleet-web2"]  # never touched
+    assert {a["json"]["host"] for a in through_lb(fleet, acme_root, count=10)} == set(APP_HOSTS)
