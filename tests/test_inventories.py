@@ -22,6 +22,7 @@ from conftest import REPO, run, tool
 
 # name -> (private ip, public ip, roles, project tag)
 MACHINES = {
+    "lb-1": ("10.0.0.5", "203.0.113.5", ["lb"], "flaskstack"),
     "web-1": ("10.0.0.11", "203.0.113.11", ["web"], "flaskstack"),
     "web-2": ("10.0.0.12", "203.0.113.12", ["web"], "flaskstack"),
     "db-1": ("10.0.0.21", "203.0.113.21", ["db"], "flaskstack"),
@@ -130,6 +131,7 @@ def test_prod_inventory_groups_hosts_by_tag(fake_cloud, tmp_path, source):
     listing = json.loads(ansible_json([tool("ansible-inventory"), "-i", inv, "--list"]).stdout)
     assert sorted(listing["web"]["hosts"]) == ["web-1", "web-2"], graph
     assert listing["db"]["hosts"] == ["db-1"] and listing["cache"]["hosts"] == ["cache-1"], graph
+    assert listing["lb"]["hosts"] == ["lb-1"], graph
     assert "unrelated" not in graph and "staging-aio" not in graph
     web = {k: v.get("__ansible_unsafe", v) if isinstance(v, dict) else v
            for k, v in listing["_meta"]["hostvars"]["web-1"].items()}
@@ -157,30 +159,43 @@ def _vars(inv, host, names, extra=None):
 
 
 def test_separate_hosts_are_wired_over_private_addresses(fake_cloud, tmp_path):
+    """lb + 2 web + db + cache: TLS on the balancer, the app port only from it,
+    PostgreSQL and Redis only from the app hosts, everything from the groups."""
     inv = inventory_copy(tmp_path, "prod", "digitalocean.yml", fake_cloud)
     extra = {"flaskstack_domain": "shop.flaskstack.net"}
+    lb = _vars(inv, "lb-1", ["base_firewall_allowed_ports", "nginx_upstream_servers", "letsencrypt_domains",
+                             "nginx_server_names"], extra)
+    assert [p["port"] for p in lb["base_firewall_allowed_ports"]] == [80, 443]
+    assert lb["nginx_upstream_servers"] == ["10.0.0.11:8080", "10.0.0.12:8080"]
+    assert lb["letsencrypt_domains"] == lb["nginx_server_names"] == ["shop.flaskstack.net"]
     web = _vars(inv, "web-1", ["flask_app_database_url", "flask_app_redis_url", "base_firewall_allowed_ports",
-                               "letsencrypt_domains"], extra)
+                               "nginx_backend_listen", "nginx_trusted_proxies", "flask_app_load_balancers",
+                               "flask_app_upstream_server"], extra)
     assert web["flask_app_database_url"] == \
         "postgresql+psycopg://flaskapp:p%40ss/word%20with%20space@10.0.0.21:5432/flaskapp"
     assert web["flask_app_redis_url"].endswith("@10.0.0.31:6379/0")
-    assert [p["port"] for p in web["base_firewall_allowed_ports"]] == [80, 443]
-    assert web["letsencrypt_domains"] == ["shop.flaskstack.net"]
+    assert [(p["port"], p["from"]) for p in web["base_firewall_allowed_ports"]] == [(8080, "10.0.0.5")]
+    assert web["nginx_backend_listen"] == web["flask_app_upstream_server"] == "10.0.0.11:8080"
+    assert web["nginx_trusted_proxies"] == ["10.0.0.5"]
+    assert web["flask_app_load_balancers"] == ["lb-1"]
     db = _vars(inv, "db-1", ["base_firewall_allowed_ports", "postgresql_allowed_networks",
                              "postgresql_listen_addresses"], extra)
     assert sorted((p["port"], p["from"]) for p in db["base_firewall_allowed_ports"]) == \
         [(5432, "10.0.0.11"), (5432, "10.0.0.12")]
     assert sorted(db["postgresql_allowed_networks"]) == ["10.0.0.11/32", "10.0.0.12/32"]
     assert db["postgresql_listen_addresses"] == ["localhost", "10.0.0.21"]
-    cache = _vars(inv, "cache-1", ["redis_bind"], extra)
+    cache = _vars(inv, "cache-1", ["redis_bind", "base_firewall_allowed_ports"], extra)
     assert cache["redis_bind"] == ["127.0.0.1", "10.0.0.31"]
+    assert sorted((p["port"], p["from"]) for p in cache["base_firewall_allowed_ports"]) == \
+        [(6379, "10.0.0.11"), (6379, "10.0.0.12")]
 
 
 def test_all_in_one_host_uses_loopback_and_opens_nothing_extra(fake_cloud, tmp_path):
     inv = inventory_copy(tmp_path, "staging", "aws_ec2.yml", fake_cloud)
     aio = _vars(inv, "staging-aio", ["flask_app_database_url", "base_firewall_allowed_ports", "redis_bind",
-                                     "letsencrypt_staging"])
+                                     "letsencrypt_staging", "nginx_backend_listen", "flask_app_load_balancers"])
     assert "@127.0.0.1:5432/" in aio["flask_app_database_url"]
     assert [p["port"] for p in aio["base_firewall_allowed_ports"]] == [80, 443]
     assert aio["redis_bind"] == ["127.0.0.1"]
     assert aio["letsencrypt_staging"] is True
+    assert aio["nginx_backend_listen"] == "" and aio["flask_app_load_balancers"] == []  # TLS on the host itself

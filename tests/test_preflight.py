@@ -100,3 +100,74 @@ def test_the_preflight_can_change_nothing():
     modules = {key for play in plays for task in play["tasks"] for key in task
                if key.startswith("ansible.builtin.")}
     assert modules and modules <= {"ansible.builtin.assert", "ansible.builtin.fail", "ansible.builtin.wait_for"}, modules
+
+
+# Layouts: name -> (groups {group: [hosts]}, private addresses, text the failure must contain or None)
+LAYOUTS = {
+    "fleet-good": ({"lb": ["lb-1"], "web": ["web-1", "web-2"], "db": ["db-1"], "cache": ["cache-1"]},
+                   {"lb-1": "127.0.0.3", "web-1": "127.0.0.3", "web-2": "127.0.0.3", "db-1": "127.0.0.3",
+                    "cache-1": "127.0.0.3"}, None),
+    "two-web-without-lb": ({"web": ["web-1", "web-2"], "db": ["db-1"], "cache": ["cache-1"]},
+                           {"web-1": "127.0.0.3", "web-2": "127.0.0.3", "db-1": "127.0.0.3", "cache-1": "127.0.0.3"},
+                           "web: 2 hosts (web-1, web-2) would each terminate TLS for shop.flaskstack.net without an lb group"),
+    "lb-without-web": ({"lb": ["lb-1"], "db": ["data-1"], "cache": ["data-1"]},
+                       {"lb-1": "127.0.0.3", "data-1": "127.0.0.3"},
+                       "lb: lb-1 balances to the web group's hosts, which is empty"),
+    "lb-is-also-web": ({"lb": ["edge-1"], "web": ["edge-1"], "db": ["data-1"], "cache": ["data-1"]},
+                       {"edge-1": "127.0.0.3", "data-1": "127.0.0.3"},
+                       "lb: edge-1 balances to the web group's hosts, which is this host itself"),
+    "private-address-missing": ({"lb": ["lb-1"], "web": ["web-1"], "db": ["db-1"], "cache": ["cache-1"]},
+                                {"lb-1": "127.0.0.3", "db-1": "127.0.0.3", "cache-1": "127.0.0.3"},
+                                "flaskstack_private_ip: web-1 has no private address"),
+    "database-unreachable": ({"lb": ["lb-1"], "web": ["web-1"], "db": ["db-1"], "cache": ["cache-1"]},
+                             {"lb-1": "127.0.0.3", "web-1": "127.0.0.3", "db-1": "127.0.0.2", "cache-1": "127.0.0.3"},
+                             "web-1 cannot reach db-1 at its private address 127.0.0.2 (TCP 22)"),
+}
+
+
+@pytest.fixture(scope="module")
+def ssh_port_on_loopback():
+    """Something answering on 127.0.0.3:22 (the "private network" of the good layouts);
+    127.0.0.2 stays closed (if an sshd already listens on every address, it answers)."""
+    import socket
+    import threading
+    server = socket.socket()
+    try:
+        server.bind(("127.0.0.3", 22))
+    except OSError:
+        yield
+        return
+    server.listen(16)
+    stop = threading.Event()
+
+    def accept():
+        server.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                server.accept()[0].close()
+            except OSError:
+                pass
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield
+    stop.set()
+    thread.join()
+    server.close()
+
+
+@pytest.mark.parametrize("layout", sorted(LAYOUTS))
+def test_layouts_that_cannot_work_are_refused(tmp_path, ssh_port_on_loopback, layout):
+    groups, addresses, expected = LAYOUTS[layout]
+    hosts = sorted({h for members in groups.values() for h in members})
+    inventory = tmp_path / "inventory.yml"
+    inventory.write_text(yaml.safe_dump({"all": {
+        "hosts": {h: {**GOOD, "ansible_python_interpreter": "{{ ansible_playbook_python }}",
+                      **({"flaskstack_private_ip": addresses[h]} if h in addresses else {})} for h in hosts},
+        "children": {g: {"hosts": {h: None for h in members}} for g, members in groups.items()}}}))
+    result = run([tool("ansible-playbook"), "-i", inventory, "--forks", "10", REPO / "playbooks" / "preflight.yml"],
+                 log_name=f"pytest-preflight-{layout}")
+    said = " ".join((result.stdout + result.stderr).split())
+    if expected is None:
+        assert result.returncode == 0, tail(result.stdout + result.stderr, 40)
+    else:
+        assert result.returncode != 0 and expected in said, tail(result.stdout + result.stderr, 40)
