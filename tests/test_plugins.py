@@ -164,3 +164,16 @@ def test_an_archive_is_hashed_as_bytes(tmp_path):
     archive = tmp_path / "app.tar.gz"
     archive.write_bytes(b"\x1f\x8b not really")
     assert digest(str(archive)) == "%s" % __import__("hashlib").sha256(b"\x1f\x8b not really").hexdigest()
+
+
+def test_firewall_rules_for_digitalocean_one_per_port_with_tag_or_address_sources():
+    from plugins.filter.cloud import digitalocean_firewall_rules  # noqa: PLC0415
+    rules = [{"proto": "tcp", "ports": [22], "cidr_ip": "198.51.100.7/32"},
+             {"proto": "tcp", "ports": [80, 443], "cidr_ip": "0.0.0.0/0"},
+             {"proto": "tcp", "ports": [5432], "group_name": "shop-web"}]
+    assert digitalocean_firewall_rules(rules) == [
+        {"protocol": "tcp", "ports": "22", "sources": {"addresses": ["198.51.100.7/32"]}},
+        {"protocol": "tcp", "ports": "80", "sources": {"addresses": ["0.0.0.0/0", "::/0"]}},
+        {"protocol": "tcp", "ports": "443", "sources": {"addresses": ["0.0.0.0/0", "::/0"]}},
+        {"protocol": "tcp", "ports": "5432", "sources": {"tags": ["shop-web"]}},
+    ]

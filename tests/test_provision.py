@@ -23,7 +23,7 @@ import yaml
 from conftest import REPO, run, tail, tool
 
 DEBIAN = "136693071363"
-KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFlaskstackTestKeyOnlyForMotoNotARealKey0000 ops@test"
+KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIMpdkhNbyGwpKC1LiDNdpX4tCbFX5KFab86Lqegdj2fD ops@test"  # public half only
 # newest official image first; every other one is a decoy for some reason
 AMIS = [
     {"ami_id": "ami-0d1e2b1a2a0b0c0d1", "name": "debian-12-amd64-20261101-2000", "owner_id": DEBIAN,

@@ -1,0 +1,582 @@
+"""A small, stateful fake of the DigitalOcean v2 API for tests (standard library only).
+
+Covers what community.digitalocean 1.27.0 calls from digital_ocean_sshkey(_info), _vpc(_info),
+_tag, _droplet(_info), _firewall(_info) and the community.digitalocean.digitalocean inventory:
+
+  GET /v2/account
+  GET|POST /v2/account/keys           GET|PUT|DELETE /v2/account/keys/{id or fingerprint}
+  GET|POST /v2/vpcs                   GET|PUT|PATCH|DELETE /v2/vpcs/{id}    GET /v2/vpcs/{id}/members
+  GET|POST /v2/tags                   GET|DELETE /v2/tags/{name}     POST|DELETE /v2/tags/{name}/resources
+  GET(?tag_name=&name=)|POST /v2/droplets     GET|DELETE /v2/droplets/{id}
+  POST /v2/droplets/{id}/actions      GET /v2/droplets/{id}/actions/{action_id}
+  GET|POST /v2/firewalls              GET|PUT|DELETE /v2/firewalls/{id}
+  POST|DELETE /v2/firewalls/{id}/droplets and /v2/firewalls/{id}/tags
+
+As docs.digitalocean.com/reference/api describes: Bearer auth (else 401), page/per_page
+pagination (default 20, max 200; links.pages with absolute URLs, meta.total), 422
+unprocessable_entity for invalid input (unknown region/size/image/SSH key, bad hostname or tag,
+overlapping VPC range, duplicate SSH key, firewall tags that do not exist), 403 for deleting a
+default VPC or one with members, 404 not_found, 204 and no body for deletes. The account starts
+with one default VPC per known region (default_vpcs=True), as a used account has; new VPCs are
+not default. A droplet is created "new" with empty networks and is "active" from the read that
+follows its first GET /v2/droplets/{id}; actions on a "new" droplet get 422 ("pending event");
+actions are "in-progress" when posted and "completed" when read. Firewall rules come back as the
+API stores them: ports "all" -> "0", ICMP ports "0", empty source/destination keys omitted.
+Addresses: private from the VPC range, public from 203.0.113.0/24 (TEST-NET-3), IPv6 from
+2001:db8::/32 (documentation prefix).
+
+Not covered: regions/sizes/images/volumes/projects/load balancers/domains/floating IPs/other
+endpoints, rate limits, droplet limits, tag case-insensitivity, reserved VPC ranges, the delay
+before a deleted droplet leaves its VPC. Some 422 wordings are not documented and are approximated.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import hashlib
+import ipaddress
+import itertools
+import json
+import re
+import threading
+import uuid
+from datetime import datetime, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, unquote, urlencode, urlsplit
+
+REGIONS = {"fra1": "Frankfurt 1", "ams3": "Amsterdam 3", "nyc3": "New York 3", "lon1": "London 1"}
+DEFAULT_VPC_RANGES = {"fra1": "10.114.0.0/20", "ams3": "10.110.0.0/20", "nyc3": "10.108.0.0/20",
+                      "lon1": "10.106.0.0/20"}
+SIZES = {slug: {"slug": slug, "memory": mem, "vcpus": cpu, "disk": disk, "transfer": tb, "price_monthly": usd,
+                "price_hourly": round(usd / 672, 5), "regions": list(REGIONS), "available": True,
+                "description": "Basic"}
+         for slug, mem, cpu, disk, tb, usd in (
+             ("s-1vcpu-1gb", 1024, 1, 25, 1.0, 6), ("s-1vcpu-2gb", 2048, 1, 50, 2.0, 12),
+             ("s-2vcpu-2gb", 2048, 2, 60, 3.0, 18), ("s-2vcpu-4gb", 4096, 2, 80, 4.0, 24),
+             ("s-4vcpu-8gb", 8192, 4, 160, 5.0, 48))}
+IMAGES = {slug: {"id": image_id, "name": name, "distribution": distro, "slug": slug, "public": True,
+                 "regions": list(REGIONS), "created_at": "2024-01-01T00:00:00Z", "min_disk_size": 10,
+                 "type": "base", "size_gigabytes": 1.5, "description": "", "tags": [], "status": "available"}
+          for slug, image_id, distro, name in (
+              ("debian-12-x64", 147000001, "Debian", "12 x64"), ("debian-13-x64", 147000002, "Debian", "13 x64"),
+              ("ubuntu-24-04-x64", 147000003, "Ubuntu", "24.04 (LTS) x64"))}
+KEY_TYPES = ("ssh-rsa", "ssh-dss", "ssh-ed25519", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384",
+             "ecdsa-sha2-nistp521")
+HOST_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
+TAG_NAME = re.compile(r"[A-Za-z0-9_:-]{1,255}")
+RESOURCE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9.-]{0,254}")  # firewall and VPC names
+ROUTES = [(re.compile("/v2/" + rx), name) for rx, name in (
+    ("account", "account"), ("account/keys", "keys"), ("account/keys/([^/]+)", "key"),
+    ("vpcs", "vpcs"), ("vpcs/([^/]+)", "vpc"), ("vpcs/([^/]+)/members", "vpc_members"),
+    ("tags", "tags"), ("tags/([^/]+)", "tag"), ("tags/([^/]+)/resources", "tag_resources"),
+    ("droplets", "droplets"), (r"droplets/(\d+)", "droplet"), (r"droplets/(\d+)/actions", "actions"),
+    (r"droplets/(\d+)/actions/(\d+)", "action"), ("firewalls", "firewalls"),
+    ("firewalls/([^/]+)", "firewall"), ("firewalls/([^/]+)/(droplets|tags)", "firewall_members"))]
+
+
+class ApiError(Exception):
+    def __init__(self, status, ident, message):
+        super().__init__(message)
+        self.status, self.ident, self.message = status, ident, message
+
+
+def invalid(message):
+    return ApiError(422, "unprocessable_entity", message)
+
+
+NOT_FOUND = ApiError(404, "not_found", "The resource you were accessing could not be found.")
+
+
+def now():
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def fingerprint(public_key):
+    """MD5 fingerprint of an OpenSSH public key, as DigitalOcean shows it; 422 if it is not one."""
+    parts = public_key.split() if isinstance(public_key, str) else []
+    if len(parts) < 2 or parts[0] not in KEY_TYPES:
+        raise invalid("Key invalid type, we support " + ", ".join(f"'{t}'" for t in KEY_TYPES))
+    try:
+        blob = base64.b64decode(parts[1], validate=True)
+    except ValueError:
+        blob = b""
+    if blob[4:4 + int.from_bytes(blob[:4], "big")] != parts[0].encode():
+        raise invalid("Key invalid, key should be of the form 'type key [comment]'")
+    digest = hashlib.md5(blob).hexdigest()
+    return ":".join(digest[i:i + 2] for i in range(0, 32, 2))
+
+
+class FakeDigitalOcean:
+    """FakeDigitalOcean(token).start() returns "http://127.0.0.1:PORT/v2": pass it as `baseurl`."""
+
+    def __init__(self, token="fake-token", host="127.0.0.1", port=0, default_vpcs=True):
+        self.token, self._address, self.url = token, (host, port), None
+        self._lock, self._server = threading.RLock(), None
+        self._requests, self._mutations = [], 0
+        self._droplets, self._keys, self._vpcs, self._firewalls, self._tags, self._actions = {}, {}, {}, {}, {}, {}
+        self._droplet_ids, self._key_ids = itertools.count(500000001), itertools.count(41000001)
+        self._action_ids, self._public_ips, self._hosts_used = itertools.count(2000000001), itertools.count(), {}
+        for region in REGIONS if default_vpcs else ():
+            self._add_vpc(f"default-{region}", region, DEFAULT_VPC_RANGES[region], "", default=True)
+
+    # ---- lifecycle, and read-only views for tests ----
+    def start(self):
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _serve(self):
+                raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                status, payload = fake._dispatch(self.command, self.path, self.headers.get("Authorization"), raw)
+                self.send_response(status)
+                if payload is not None:
+                    body = json.dumps(payload).encode()
+                    self.send_header("Content-Type", "application/json; charset=utf-8")
+                    self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                if payload is not None:
+                    self.wfile.write(body)
+
+            do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _serve
+
+            def log_message(self, *args):
+                pass
+
+        self._server = ThreadingHTTPServer(self._address, Handler)
+        self._server.daemon_threads = True
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        self.url = f"http://{self._address[0]}:{self._server.server_address[1]}/v2"
+        return self.url
+
+    def stop(self):
+        if self._server:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def __enter__(self):
+        self.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    def _view(self, snapshot):
+        with self._lock:
+            return copy.deepcopy(snapshot(self))
+
+    droplets = property(lambda self: self._view(lambda s: {i: s._show(d) for i, d in s._droplets.items()}))
+    ssh_keys = property(lambda self: self._view(lambda s: s._keys))
+    vpcs = property(lambda self: self._view(lambda s: s._vpcs))
+    firewalls = property(lambda self: self._view(lambda s: {i: s._show_fw(f) for i, f in s._firewalls.items()}))
+    tags = property(lambda self: self._view(lambda s: sorted(s._tags)))
+    requests = property(lambda self: self._view(lambda s: s._requests))  # [(method, path without the query)]
+    mutating_requests = property(lambda self: self._mutations)  # POST/PUT/PATCH/DELETE received
+
+    def clear_requests(self):
+        with self._lock:
+            self._requests, self._mutations = [], 0
+
+    # ---- HTTP plumbing ----
+    def _dispatch(self, method, target, auth, raw):
+        url = urlsplit(target)
+        query = {k: v[-1] for k, v in parse_qs(url.query).items()}
+        with self._lock:
+            self._requests.append((method, url.path))
+            self._mutations += method != "GET"
+            try:
+                if auth != f"Bearer {self.token}":
+                    raise ApiError(401, "Unauthorized", "Unable to authenticate you")
+                try:
+                    body = json.loads(raw) if raw.strip() else None
+                except ValueError:
+                    raise ApiError(400, "bad_request", "the request body is not valid JSON") from None
+                for pattern, name in ROUTES:
+                    match = pattern.fullmatch(url.path)
+                    handler = match and getattr(self, f"{method.lower()}_{name}", None)
+                    if handler:
+                        body = body if isinstance(body, dict) else {}
+                        return handler(*map(unquote, match.groups()), query=query, body=body)
+                raise NOT_FOUND
+            except ApiError as err:
+                return err.status, {"id": err.ident, "message": err.message}
+
+    def _page(self, key, items, query, path):
+        try:
+            per_page, page = min(max(int(query.get("per_page", 20)), 1), 200), max(int(query.get("page", 1)), 1)
+        except ValueError:
+            raise ApiError(400, "bad_request", "page and per_page must be integers") from None
+        last, pages = max(1, -(-len(items) // per_page)), {}
+        link = lambda p: f"{self.url}/{path}?" + urlencode(dict(query, page=p, per_page=per_page))  # noqa: E731
+        if page > 1:
+            pages.update(first=link(1), prev=link(min(page - 1, last)))
+        if page < last:
+            pages.update(next=link(page + 1), last=link(last))
+        return 200, {key: items[(page - 1) * per_page:page * per_page],
+                     "links": {"pages": pages} if pages else {}, "meta": {"total": len(items)}}
+
+    def get_account(self, query, body):
+        return 200, {"account": {"droplet_limit": 25, "floating_ip_limit": 3, "volume_limit": 100,
+                                 "email": "fake@example.com", "uuid": "3f2b1c1e9a6d4b0f8e7d6c5b4a392817",
+                                 "email_verified": True, "status": "active", "status_message": ""}}
+
+    # ---- SSH keys ----
+    def _find_key(self, ref):
+        return next((k for k in self._keys.values() if str(ref) in (str(k["id"]), k["fingerprint"])), None)
+
+    def _key(self, ref):
+        key = self._find_key(ref)
+        if key is None:
+            raise NOT_FOUND
+        return key
+
+    def get_keys(self, query, body):
+        return self._page("ssh_keys", list(self._keys.values()), query, "account/keys")
+
+    def post_keys(self, query, body):
+        if not str(body.get("name") or "").strip():
+            raise invalid("Name can't be blank")
+        if self._find_key(fingerprint(body.get("public_key"))):
+            raise invalid("SSH Key is already in use on your account")
+        key = {"id": next(self._key_ids), "fingerprint": fingerprint(body["public_key"]),
+               "public_key": body["public_key"].strip(), "name": body["name"]}
+        self._keys[key["id"]] = key
+        return 201, {"ssh_key": key}
+
+    def get_key(self, ref, query, body):
+        return 200, {"ssh_key": self._key(ref)}
+
+    def put_key(self, ref, query, body):
+        key = self._key(ref)
+        if "name" in body and not str(body["name"] or "").strip():
+            raise invalid("Name can't be blank")
+        key["name"] = body.get("name", key["name"])
+        return 200, {"ssh_key": key}
+
+    def delete_key(self, ref, query, body):
+        del self._keys[self._key(ref)["id"]]
+        return 204, None
+
+    # ---- VPCs ----
+    def _add_vpc(self, name, region, ip_range, description, default=False):
+        vpc_id = str(uuid.uuid4())
+        self._vpcs[vpc_id] = {"id": vpc_id, "urn": f"do:vpc:{vpc_id}", "name": name, "description": description,
+                              "region": region, "ip_range": ip_range, "default": default, "created_at": now()}
+        return self._vpcs[vpc_id]
+
+    def _vpc(self, vpc_id):
+        if vpc_id not in self._vpcs:
+            raise NOT_FOUND
+        return self._vpcs[vpc_id]
+
+    def _check_vpc(self, body, vpc_id=None):
+        name = body.get("name")
+        if not isinstance(name, str) or not RESOURCE_NAME.fullmatch(name):
+            raise invalid("name may only contain alphanumeric characters, dashes, and periods")
+        if any(v["name"] == name and v["id"] != vpc_id for v in self._vpcs.values()):
+            raise invalid(f"a VPC named {name} already exists")
+        if len(str(body.get("description") or "")) > 255:
+            raise invalid("description is too long (maximum is 255 characters)")
+
+    def get_vpcs(self, query, body):
+        return self._page("vpcs", list(self._vpcs.values()), query, "vpcs")
+
+    def post_vpcs(self, query, body):
+        self._check_vpc(body)
+        region = body.get("region")
+        if region not in REGIONS:
+            raise invalid(f"region {region} is not a valid region")
+        taken = [ipaddress.ip_network(v["ip_range"]) for v in self._vpcs.values() if v["region"] == region]
+        if body.get("ip_range"):
+            try:
+                net = ipaddress.ip_network(body["ip_range"])
+            except ValueError:
+                raise invalid(f"ip_range {body['ip_range']} is not a valid CIDR network") from None
+            if net.version != 4 or not net.is_private or not 16 <= net.prefixlen <= 28:
+                raise invalid("ip_range must be a private IPv4 range between /16 and /28")
+            if any(net.overlaps(other) for other in taken):
+                raise invalid(f"ip_range {net} overlaps with another VPC network in {region}")
+        else:
+            net = next(n for n in (ipaddress.ip_network(f"10.{i}.0.0/20") for i in range(120, 250))
+                       if not any(n.overlaps(other) for other in taken))
+        return 201, {"vpc": self._add_vpc(body["name"], region, str(net), body.get("description") or "")}
+
+    def get_vpc(self, vpc_id, query, body):
+        return 200, {"vpc": self._vpc(vpc_id)}
+
+    def put_vpc(self, vpc_id, query, body, partial=False):
+        vpc = self._vpc(vpc_id)
+        self._check_vpc(dict(vpc, **body) if partial else body, vpc_id)
+        vpc.update(name=body.get("name", vpc["name"]), description=body.get("description", vpc["description"]))
+        if body.get("default") is True:
+            for other in self._vpcs.values():
+                other["default"] = other is vpc if other["region"] == vpc["region"] else other["default"]
+        elif body.get("default") is False and vpc["default"]:
+            raise invalid("the default VPC can not be unset; make another VPC the default instead")
+        return 200, {"vpc": vpc}
+
+    def patch_vpc(self, vpc_id, query, body):
+        return self.put_vpc(vpc_id, query, body, partial=True)
+
+    def delete_vpc(self, vpc_id, query, body):
+        if self._vpc(vpc_id)["default"]:
+            raise ApiError(403, "forbidden", "Can not delete default VPC")
+        if any(d["vpc_uuid"] == vpc_id for d in self._droplets.values()):
+            raise ApiError(403, "forbidden", "Can not delete VPC with members")
+        del self._vpcs[vpc_id]
+        return 204, None
+
+    def get_vpc_members(self, vpc_id, query, body):
+        self._vpc(vpc_id)
+        members = [{"urn": f"do:droplet:{d['id']}", "name": d["name"], "created_at": d["created_at"]}
+                   for d in self._droplets.values() if d["vpc_uuid"] == vpc_id]
+        return self._page("members", members, query, f"vpcs/{vpc_id}/members")
+
+    # ---- tags ----
+    def _show_tag(self, name):
+        tagged = [d["id"] for d in self._droplets.values() if name in d["tags"]]
+        count = {"count": len(tagged), "last_tagged_uri": f"{self.url}/droplets/{tagged[-1]}" if tagged else ""}
+        return {"name": name, "resources": dict(count, droplets=dict(count), **{
+            kind: {"count": 0} for kind in ("images", "volumes", "volume_snapshots", "databases")})}
+
+    def _require_tags(self, names, create):
+        for name in names:
+            if not isinstance(name, str) or not TAG_NAME.fullmatch(name):
+                raise invalid(f"tag {name!r} may only contain letters, numbers, colons, dashes and underscores")
+            if name not in self._tags and not create:
+                raise invalid(f"tag {name} does not exist")
+        for name in names:
+            self._tags.setdefault(name, now())
+
+    def get_tags(self, query, body):
+        return self._page("tags", [self._show_tag(t) for t in self._tags], query, "tags")
+
+    def post_tags(self, query, body):
+        if body.get("name") in self._tags:
+            raise invalid(f"tag {body['name']} already exists")
+        self._require_tags([body.get("name")], create=True)
+        return 201, {"tag": self._show_tag(body["name"])}
+
+    def get_tag(self, name, query, body):
+        if name not in self._tags:
+            raise NOT_FOUND
+        return 200, {"tag": self._show_tag(name)}
+
+    def delete_tag(self, name, query, body):
+        if self._tags.pop(name, None) is None:
+            raise NOT_FOUND
+        for holder in itertools.chain(self._droplets.values(), self._firewalls.values()):
+            holder["tags"] = [t for t in holder["tags"] if t != name]
+        return 204, None
+
+    def _resources(self, name, body):
+        if name not in self._tags:
+            raise NOT_FOUND
+        resources = body.get("resources") or []
+        if not resources or any(r.get("resource_type") != "droplet" for r in resources):
+            raise invalid("resources must be a non-empty list of droplet resources")
+        return [self._droplet(r.get("resource_id")) for r in resources]
+
+    def post_tag_resources(self, name, query, body):
+        for droplet in self._resources(name, body):
+            droplet["tags"] += [name] if name not in droplet["tags"] else []
+        return 204, None
+
+    def delete_tag_resources(self, name, query, body):
+        for droplet in self._resources(name, body):
+            droplet["tags"] = [t for t in droplet["tags"] if t != name]
+        return 204, None
+
+    # ---- droplets ----
+    def _droplet(self, droplet_id):
+        try:
+            return self._droplets[int(droplet_id)]
+        except (KeyError, TypeError, ValueError):
+            raise NOT_FOUND from None
+
+    def _show(self, d):
+        networks = {"v4": [], "v6": []}
+        if d["status"] != "new":  # addresses are assigned while the droplet is provisioned
+            netmask = str(ipaddress.ip_network(self._vpcs[d["vpc_uuid"]]["ip_range"]).netmask)
+            networks["v4"] = [
+                {"ip_address": d["public_ip"], "netmask": "255.255.255.0", "gateway": "203.0.113.1", "type": "public"},
+                {"ip_address": d["private_ip"], "netmask": netmask, "gateway": "", "type": "private"}]
+            if d["ipv6"]:
+                networks["v6"] = [{"ip_address": d["ipv6"], "netmask": 64, "gateway": "2001:db8::1", "type": "public"}]
+        size = SIZES[d["size"]]
+        return {"id": d["id"], "name": d["name"], "memory": size["memory"], "vcpus": size["vcpus"],
+                "disk": size["disk"], "locked": False, "status": d["status"], "kernel": None,
+                "created_at": d["created_at"], "features": list(d["features"]), "backup_ids": [],
+                "next_backup_window": None, "snapshot_ids": [], "volume_ids": [], "image": IMAGES[d["image"]],
+                "size": size, "size_slug": d["size"], "networks": networks, "tags": list(d["tags"]),
+                "region": {"name": REGIONS[d["region"]], "slug": d["region"], "available": True,
+                           "sizes": list(SIZES), "features": ["backups", "ipv6", "metadata", "install_agent",
+                                                              "storage", "image_transfer"]},
+                "vpc_uuid": d["vpc_uuid"]}
+
+    def get_droplets(self, query, body):
+        tag, name = query.get("tag_name"), query.get("name")
+        found = [self._show(d) for d in self._droplets.values()
+                 if (tag is None or tag in d["tags"]) and (name is None or d["name"] == name)]
+        return self._page("droplets", found, query, "droplets")
+
+    def post_droplets(self, query, body):
+        name, region, size, image = (body.get(k) for k in ("name", "region", "size", "image"))
+        if not isinstance(name, str) or len(name) > 253 or not all(HOST_LABEL.fullmatch(p) for p in name.split(".")):
+            raise invalid("Name Only valid hostname characters are allowed. (a-z, A-Z, 0-9, . and -)")
+        if region not in REGIONS:
+            raise invalid("You specified an invalid region for Droplet creation.")
+        if size not in SIZES:
+            raise invalid("You specified an invalid size for Droplet creation.")
+        image = next((slug for slug, img in IMAGES.items() if str(image) in (slug, str(img["id"]))), None)
+        if image is None:
+            raise invalid("You specified an invalid image for Droplet creation.")
+        unknown = [str(k) for k in body.get("ssh_keys") or [] if self._find_key(k) is None]
+        if unknown:
+            raise invalid(f"{', '.join(unknown)} are invalid key identifiers for Droplet creation.")
+        if body.get("vpc_uuid"):
+            vpc = self._vpcs.get(body["vpc_uuid"])
+            if vpc is None or vpc["region"] != region:
+                raise invalid(f"vpc_uuid {body['vpc_uuid']} is not a VPC network in {region}")
+        else:
+            vpc = next((v for v in self._vpcs.values() if v["region"] == region and v["default"]), None) \
+                or self._add_vpc(f"default-{region}", region, DEFAULT_VPC_RANGES[region], "", default=True)
+        tags = list(dict.fromkeys(body.get("tags") or []))
+        self._require_tags(tags, create=True)  # tags named at creation are created if missing
+        self._hosts_used[vpc["id"]] = host = self._hosts_used.get(vpc["id"], 1) + 1
+        droplet_id = next(self._droplet_ids)
+        self._droplets[droplet_id] = droplet = {
+            "id": droplet_id, "name": name, "region": region, "size": size, "image": image, "status": "new",
+            "created_at": now(), "tags": tags, "vpc_uuid": vpc["id"],
+            "features": ["droplet_agent", "private_networking"] + [
+                f for f in ("monitoring", "backups", "ipv6") if body.get(f)],
+            "private_ip": str(ipaddress.ip_network(vpc["ip_range"]).network_address + host),
+            "public_ip": f"203.0.113.{next(self._public_ips) % 245 + 10}",
+            "ipv6": f"2001:db8::{droplet_id:x}" if body.get("ipv6") else None}
+        action = self._new_action(droplet, "create")
+        return 202, {"droplet": self._show(droplet), "links": {"actions": [
+            {"id": action["id"], "rel": "create", "href": f"{self.url}/actions/{action['id']}"}]}}
+
+    def get_droplet(self, droplet_id, query, body):
+        droplet = self._droplet(droplet_id)
+        shown = self._show(droplet)
+        droplet["status"] = "active" if droplet["status"] == "new" else droplet["status"]
+        return 200, {"droplet": shown}
+
+    def delete_droplet(self, droplet_id, query, body):
+        del self._droplets[self._droplet(droplet_id)["id"]]
+        for firewall in self._firewalls.values():
+            firewall["droplet_ids"] = [i for i in firewall["droplet_ids"] if i != int(droplet_id)]
+        return 204, None
+
+    def _new_action(self, droplet, kind):
+        action = {"id": next(self._action_ids), "status": "in-progress", "type": kind, "started_at": now(),
+                  "completed_at": None, "resource_id": droplet["id"], "resource_type": "droplet",
+                  "region_slug": droplet["region"]}
+        self._actions[action["id"]] = action
+        return dict(action)
+
+    def post_actions(self, droplet_id, query, body):
+        droplet, kind = self._droplet(droplet_id), body.get("type")
+        effects = {"power_on": "active", "power_off": "off", "shutdown": "off", "reboot": "active",
+                   "power_cycle": "active", "resize": "off"}
+        if kind not in effects:
+            raise invalid(f"{kind} is not a valid action type")
+        if droplet["status"] == "new":
+            raise invalid("Droplet already has a pending event.")
+        if kind == "resize":
+            if body.get("size") not in SIZES or droplet["status"] != "off":
+                raise invalid("Droplet must be powered off and the size must be valid to resize.")
+            droplet["size"] = body["size"]
+        droplet["status"] = effects[kind]
+        return 201, {"action": self._new_action(droplet, kind)}
+
+    def get_action(self, droplet_id, action_id, query, body):
+        action = self._actions.get(int(action_id))
+        if action is None or action["resource_id"] != int(droplet_id):
+            raise NOT_FOUND
+        action.update(status="completed", completed_at=action["completed_at"] or now())
+        return 200, {"action": action}
+
+    # ---- firewalls ----
+    def _show_fw(self, f):
+        return dict(copy.deepcopy(f), status="succeeded")
+
+    def _firewall(self, firewall_id):
+        if firewall_id not in self._firewalls:
+            raise NOT_FOUND
+        return self._firewalls[firewall_id]
+
+    def _rules(self, rules, side):
+        out = []
+        for rule in rules or []:
+            protocol, ports = rule.get("protocol"), str(rule.get("ports") or "")
+            bounds = ports.split("-") if re.fullmatch(r"\d{1,5}(-\d{1,5})?", ports) else None
+            if protocol not in ("tcp", "udp", "icmp"):
+                raise invalid(f"protocol {protocol!r} is not one of tcp, udp, icmp")
+            if protocol != "icmp" and ports != "all" and not (bounds and 0 < int(bounds[0]) <= int(bounds[-1]) < 65536):
+                raise invalid(f"ports {ports!r} must be a port, a range like 8000-9000, or all")
+            target = {}
+            for key in ("addresses", "droplet_ids", "load_balancer_uids", "kubernetes_ids", "tags"):
+                values = list((rule.get(side) or {}).get(key) or [])
+                try:
+                    [ipaddress.ip_network(a, strict=False) for a in values if key == "addresses"]
+                    values = [int(v) for v in values] if key == "droplet_ids" else values
+                except (TypeError, ValueError):
+                    raise invalid(f"{side}.{key} contains an invalid value") from None
+                target.update({key: values} if values else {})
+            if not target:
+                raise invalid(f"every rule needs {side} (addresses, droplet_ids, load_balancer_uids or tags)")
+            out.append({"protocol": protocol, "ports": "0" if protocol == "icmp" or ports == "all" else ports,
+                        side: target})
+        return out
+
+    def _firewall_fields(self, body):
+        name = body.get("name")
+        if not isinstance(name, str) or not RESOURCE_NAME.fullmatch(name):
+            raise invalid("name must start with a letter or digit and contain only letters, digits, . and -")
+        inbound = self._rules(body.get("inbound_rules"), "sources")
+        outbound = self._rules(body.get("outbound_rules"), "destinations")
+        if not inbound and not outbound:
+            raise invalid("a firewall must contain at least one inbound or outbound rule")
+        tags = list(dict.fromkeys(body.get("tags") or []))
+        self._require_tags(tags, create=False)  # "Tag names must exist in order to be referenced"
+        return {"name": name, "inbound_rules": inbound, "outbound_rules": outbound, "tags": tags,
+                "droplet_ids": [self._droplet(i)["id"] for i in body.get("droplet_ids") or []]}
+
+    def get_firewalls(self, query, body):
+        return self._page("firewalls", [self._show_fw(f) for f in self._firewalls.values()], query, "firewalls")
+
+    def post_firewalls(self, query, body):
+        firewall = dict(self._firewall_fields(body), id=str(uuid.uuid4()), created_at=now(), pending_changes=[])
+        self._firewalls[firewall["id"]] = firewall
+        return 202, {"firewall": dict(self._show_fw(firewall), status="waiting")}
+
+    def get_firewall(self, firewall_id, query, body):
+        return 200, {"firewall": self._show_fw(self._firewall(firewall_id))}
+
+    def put_firewall(self, firewall_id, query, body):
+        firewall = self._firewall(firewall_id)
+        firewall.update(self._firewall_fields(body))  # PUT replaces rules, droplets and tags
+        return 200, {"firewall": dict(self._show_fw(firewall), status="waiting")}
+
+    def delete_firewall(self, firewall_id, query, body):
+        del self._firewalls[self._firewall(firewall_id)["id"]]
+        return 204, None
+
+    def _members(self, firewall_id, kind, body):
+        firewall = self._firewall(firewall_id)
+        if kind == "droplets":
+            return firewall, "droplet_ids", [self._droplet(i)["id"] for i in body.get("droplet_ids") or []]
+        self._require_tags(body.get("tags") or [], create=False)
+        return firewall, "tags", body.get("tags") or []
+
+    def post_firewall_members(self, firewall_id, kind, query, body):
+        firewall, key, values = self._members(firewall_id, kind, body)
+        firewall[key] += [v for v in dict.fromkeys(values) if v not in firewall[key]]
+        return 204, None
+
+    def delete_firewall_members(self, firewall_id, kind, query, body):
+        firewall, key, values = self._members(firewall_id, kind, body)
+        firewall[key] = [v for v in firewall[key] if v not in values]
+        return 204, None
