@@ -1,33 +1,26 @@
 """A small, stateful fake of the DigitalOcean v2 API for tests (standard library only).
 
-Covers what community.digitalocean 1.27.0 calls from digital_ocean_sshkey(_info), _vpc(_info),
-_tag, _droplet(_info), _firewall(_info) and the community.digitalocean.digitalocean inventory:
-
-  GET /v2/account
-  GET|POST /v2/account/keys           GET|PUT|DELETE /v2/account/keys/{id or fingerprint}
-  GET|POST /v2/vpcs                   GET|PUT|PATCH|DELETE /v2/vpcs/{id}    GET /v2/vpcs/{id}/members
-  GET|POST /v2/tags                   GET|DELETE /v2/tags/{name}     POST|DELETE /v2/tags/{name}/resources
-  GET(?tag_name=&name=)|POST /v2/droplets     GET|DELETE /v2/droplets/{id}
-  POST /v2/droplets/{id}/actions      GET /v2/droplets/{id}/actions/{action_id}
-  GET|POST /v2/firewalls              GET|PUT|DELETE /v2/firewalls/{id}
-  POST|DELETE /v2/firewalls/{id}/droplets and /v2/firewalls/{id}/tags
-
-As docs.digitalocean.com/reference/api describes: Bearer auth (else 401), page/per_page
-pagination (default 20, max 200; links.pages with absolute URLs, meta.total), 422
-unprocessable_entity for invalid input (unknown region/size/image/SSH key, bad hostname or tag,
-overlapping VPC range, duplicate SSH key, firewall tags that do not exist), 403 for deleting a
-default VPC or one with members, 404 not_found, 204 and no body for deletes. The account starts
-with one default VPC per known region (default_vpcs=True), as a used account has; new VPCs are
-not default. A droplet is created "new" with empty networks and is "active" from the read that
-follows its first GET /v2/droplets/{id}; actions on a "new" droplet get 422 ("pending event");
-actions are "in-progress" when posted and "completed" when read. Firewall rules come back as the
-API stores them: ports "all" -> "0", ICMP ports "0", empty source/destination keys omitted.
-Addresses: private from the VPC range, public from 203.0.113.0/24 (TEST-NET-3), IPv6 from
-2001:db8::/32 (documentation prefix).
-
-Not covered: regions/sizes/images/volumes/projects/load balancers/domains/floating IPs/other
-endpoints, rate limits, droplet limits, tag case-insensitivity, reserved VPC ranges, the delay
-before a deleted droplet leaves its VPC. Some 422 wordings are not documented and are approximated.
+Serves what community.digitalocean 1.27.0 calls from digital_ocean_sshkey(_info), _vpc(_info), _tag,
+_droplet(_info), _firewall(_info) and the community.digitalocean.digitalocean inventory plugin:
+  GET /v2/account;  GET|POST /v2/account/keys;  GET|PUT|DELETE /v2/account/keys/{id|fingerprint}
+  GET|POST /v2/vpcs;  GET|PUT|DELETE /v2/vpcs/{id};  GET /v2/vpcs/{id}/members
+  GET|POST /v2/tags;  GET|DELETE /v2/tags/{name};  POST|DELETE /v2/tags/{name}/resources
+  GET (?tag_name= ?name=)|POST /v2/droplets;  GET|DELETE /v2/droplets/{id}
+  POST /v2/droplets/{id}/actions;  GET /v2/droplets/{id}/actions/{action_id}
+  GET|POST /v2/firewalls;  GET|PUT|DELETE /v2/firewalls/{id};  POST|DELETE /v2/firewalls/{id}/droplets
+As docs.digitalocean.com/reference/api describes: Bearer auth (401), page/per_page pagination
+(default 20, max 200, absolute links.pages URLs, meta.total), 422 unprocessable_entity for bad input
+(unknown region/size/image/SSH key, bad hostname or tag, overlapping VPC range, duplicate or malformed
+SSH key, firewall `tags` that do not exist), 403 deleting a default VPC or one with members, 404
+not_found, 204 without body for deletes. One default VPC per known region exists from the start
+(default_vpcs=True). A droplet is created "new" with no networks and is "active" after its first
+GET /v2/droplets/{id} (reads_while_new=1; 0: the first GET shows "active"); actions on a "new"
+droplet get 422; actions are in-progress when posted, completed when read.
+Firewall rules come back as the API stores them (ports "all" -> "0", ICMP ports "0", empty keys
+left out). Addresses: VPC range (private), 203.0.113.0/24 (public), 2001:db8::/32 (IPv6).
+Not covered: other endpoints (regions, sizes, images, projects, volumes, floating IPs...), rate
+limits, droplet limits, tag case-insensitivity, reserved VPC ranges, the delay before a deleted
+droplet leaves its VPC. Some 422 messages are not documented and are approximated.
 """
 
 from __future__ import annotations
@@ -45,7 +38,9 @@ from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, unquote, urlencode, urlsplit
 
-REGIONS = {"fra1": "Frankfurt 1", "ams3": "Amsterdam 3", "nyc3": "New York 3", "lon1": "London 1"}
+REGIONS = {slug: {"name": name, "slug": slug, "available": True, "sizes": [], "features": [
+    "backups", "ipv6", "metadata", "install_agent", "storage", "image_transfer"]}
+    for slug, name in (("fra1", "Frankfurt 1"), ("ams3", "Amsterdam 3"), ("nyc3", "New York 3"), ("lon1", "London 1"))}
 DEFAULT_VPC_RANGES = {"fra1": "10.114.0.0/20", "ams3": "10.110.0.0/20", "nyc3": "10.108.0.0/20",
                       "lon1": "10.106.0.0/20"}
 SIZES = {slug: {"slug": slug, "memory": mem, "vcpus": cpu, "disk": disk, "transfer": tb, "price_monthly": usd,
@@ -55,6 +50,8 @@ SIZES = {slug: {"slug": slug, "memory": mem, "vcpus": cpu, "disk": disk, "transf
              ("s-1vcpu-1gb", 1024, 1, 25, 1.0, 6), ("s-1vcpu-2gb", 2048, 1, 50, 2.0, 12),
              ("s-2vcpu-2gb", 2048, 2, 60, 3.0, 18), ("s-2vcpu-4gb", 4096, 2, 80, 4.0, 24),
              ("s-4vcpu-8gb", 8192, 4, 160, 5.0, 48))}
+for _region in REGIONS.values():
+    _region["sizes"] = list(SIZES)
 IMAGES = {slug: {"id": image_id, "name": name, "distribution": distro, "slug": slug, "public": True,
                  "regions": list(REGIONS), "created_at": "2024-01-01T00:00:00Z", "min_disk_size": 10,
                  "type": "base", "size_gigabytes": 1.5, "description": "", "tags": [], "status": "available"}
@@ -72,7 +69,7 @@ ROUTES = [(re.compile("/v2/" + rx), name) for rx, name in (
     ("tags", "tags"), ("tags/([^/]+)", "tag"), ("tags/([^/]+)/resources", "tag_resources"),
     ("droplets", "droplets"), (r"droplets/(\d+)", "droplet"), (r"droplets/(\d+)/actions", "actions"),
     (r"droplets/(\d+)/actions/(\d+)", "action"), ("firewalls", "firewalls"),
-    ("firewalls/([^/]+)", "firewall"), ("firewalls/([^/]+)/(droplets|tags)", "firewall_members"))]
+    ("firewalls/([^/]+)", "firewall"), ("firewalls/([^/]+)/droplets", "firewall_droplets"))]
 
 
 class ApiError(Exception):
@@ -86,6 +83,12 @@ def invalid(message):
 
 
 NOT_FOUND = ApiError(404, "not_found", "The resource you were accessing could not be found.")
+
+
+def lookup(store, key):
+    if key not in store:
+        raise NOT_FOUND
+    return store[key]
 
 
 def now():
@@ -110,8 +113,9 @@ def fingerprint(public_key):
 class FakeDigitalOcean:
     """FakeDigitalOcean(token).start() returns "http://127.0.0.1:PORT/v2": pass it as `baseurl`."""
 
-    def __init__(self, token="fake-token", host="127.0.0.1", port=0, default_vpcs=True):
-        self.token, self._address, self.url = token, (host, port), None
+    def __init__(self, token="fake-token", host="127.0.0.1", port=0, default_vpcs=True, reads_while_new=1):
+        # reads_while_new: GETs of a droplet by id that still show "new" (0: the first one shows "active")
+        self.token, self._address, self.url, self._reads_while_new = token, (host, port), None, reads_while_new
         self._lock, self._server = threading.RLock(), None
         self._requests, self._mutations = [], 0
         self._droplets, self._keys, self._vpcs, self._firewalls, self._tags, self._actions = {}, {}, {}, {}, {}, {}
@@ -153,13 +157,6 @@ class FakeDigitalOcean:
             self._server.shutdown()
             self._server.server_close()
             self._server = None
-
-    def __enter__(self):
-        self.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.stop()
 
     def _view(self, snapshot):
         with self._lock:
@@ -221,12 +218,9 @@ class FakeDigitalOcean:
                                  "email_verified": True, "status": "active", "status_message": ""}}
 
     # ---- SSH keys ----
-    def _find_key(self, ref):
-        return next((k for k in self._keys.values() if str(ref) in (str(k["id"]), k["fingerprint"])), None)
-
-    def _key(self, ref):
-        key = self._find_key(ref)
-        if key is None:
+    def _find_key(self, ref, required=False):
+        key = next((k for k in self._keys.values() if str(ref) in (str(k["id"]), k["fingerprint"])), None)
+        if key is None and required:
             raise NOT_FOUND
         return key
 
@@ -244,17 +238,17 @@ class FakeDigitalOcean:
         return 201, {"ssh_key": key}
 
     def get_key(self, ref, query, body):
-        return 200, {"ssh_key": self._key(ref)}
+        return 200, {"ssh_key": self._find_key(ref, required=True)}
 
     def put_key(self, ref, query, body):
-        key = self._key(ref)
+        key = self._find_key(ref, required=True)
         if "name" in body and not str(body["name"] or "").strip():
             raise invalid("Name can't be blank")
         key["name"] = body.get("name", key["name"])
         return 200, {"ssh_key": key}
 
     def delete_key(self, ref, query, body):
-        del self._keys[self._key(ref)["id"]]
+        del self._keys[self._find_key(ref, required=True)["id"]]
         return 204, None
 
     # ---- VPCs ----
@@ -262,11 +256,6 @@ class FakeDigitalOcean:
         vpc_id = str(uuid.uuid4())
         self._vpcs[vpc_id] = {"id": vpc_id, "urn": f"do:vpc:{vpc_id}", "name": name, "description": description,
                               "region": region, "ip_range": ip_range, "default": default, "created_at": now()}
-        return self._vpcs[vpc_id]
-
-    def _vpc(self, vpc_id):
-        if vpc_id not in self._vpcs:
-            raise NOT_FOUND
         return self._vpcs[vpc_id]
 
     def _check_vpc(self, body, vpc_id=None):
@@ -302,11 +291,11 @@ class FakeDigitalOcean:
         return 201, {"vpc": self._add_vpc(body["name"], region, str(net), body.get("description") or "")}
 
     def get_vpc(self, vpc_id, query, body):
-        return 200, {"vpc": self._vpc(vpc_id)}
+        return 200, {"vpc": lookup(self._vpcs, vpc_id)}
 
-    def put_vpc(self, vpc_id, query, body, partial=False):
-        vpc = self._vpc(vpc_id)
-        self._check_vpc(dict(vpc, **body) if partial else body, vpc_id)
+    def put_vpc(self, vpc_id, query, body):
+        vpc = lookup(self._vpcs, vpc_id)
+        self._check_vpc(body, vpc_id)
         vpc.update(name=body.get("name", vpc["name"]), description=body.get("description", vpc["description"]))
         if body.get("default") is True:
             for other in self._vpcs.values():
@@ -315,11 +304,8 @@ class FakeDigitalOcean:
             raise invalid("the default VPC can not be unset; make another VPC the default instead")
         return 200, {"vpc": vpc}
 
-    def patch_vpc(self, vpc_id, query, body):
-        return self.put_vpc(vpc_id, query, body, partial=True)
-
     def delete_vpc(self, vpc_id, query, body):
-        if self._vpc(vpc_id)["default"]:
+        if lookup(self._vpcs, vpc_id)["default"]:
             raise ApiError(403, "forbidden", "Can not delete default VPC")
         if any(d["vpc_uuid"] == vpc_id for d in self._droplets.values()):
             raise ApiError(403, "forbidden", "Can not delete VPC with members")
@@ -327,7 +313,7 @@ class FakeDigitalOcean:
         return 204, None
 
     def get_vpc_members(self, vpc_id, query, body):
-        self._vpc(vpc_id)
+        lookup(self._vpcs, vpc_id)
         members = [{"urn": f"do:droplet:{d['id']}", "name": d["name"], "created_at": d["created_at"]}
                    for d in self._droplets.values() if d["vpc_uuid"] == vpc_id]
         return self._page("members", members, query, f"vpcs/{vpc_id}/members")
@@ -409,10 +395,7 @@ class FakeDigitalOcean:
                 "created_at": d["created_at"], "features": list(d["features"]), "backup_ids": [],
                 "next_backup_window": None, "snapshot_ids": [], "volume_ids": [], "image": IMAGES[d["image"]],
                 "size": size, "size_slug": d["size"], "networks": networks, "tags": list(d["tags"]),
-                "region": {"name": REGIONS[d["region"]], "slug": d["region"], "available": True,
-                           "sizes": list(SIZES), "features": ["backups", "ipv6", "metadata", "install_agent",
-                                                              "storage", "image_transfer"]},
-                "vpc_uuid": d["vpc_uuid"]}
+                "region": REGIONS[d["region"]], "vpc_uuid": d["vpc_uuid"]}
 
     def get_droplets(self, query, body):
         tag, name = query.get("tag_name"), query.get("name")
@@ -446,7 +429,7 @@ class FakeDigitalOcean:
         self._hosts_used[vpc["id"]] = host = self._hosts_used.get(vpc["id"], 1) + 1
         droplet_id = next(self._droplet_ids)
         self._droplets[droplet_id] = droplet = {
-            "id": droplet_id, "name": name, "region": region, "size": size, "image": image, "status": "new",
+            "id": droplet_id, "name": name, "region": region, "size": size, "image": image, "status": "new", "reads": 0,
             "created_at": now(), "tags": tags, "vpc_uuid": vpc["id"],
             "features": ["droplet_agent", "private_networking"] + [
                 f for f in ("monitoring", "backups", "ipv6") if body.get(f)],
@@ -459,9 +442,10 @@ class FakeDigitalOcean:
 
     def get_droplet(self, droplet_id, query, body):
         droplet = self._droplet(droplet_id)
-        shown = self._show(droplet)
-        droplet["status"] = "active" if droplet["status"] == "new" else droplet["status"]
-        return 200, {"droplet": shown}
+        droplet["reads"] += 1
+        if droplet["status"] == "new" and droplet["reads"] > self._reads_while_new:
+            droplet["status"] = "active"  # provisioning is over once it has been looked at
+        return 200, {"droplet": self._show(droplet)}
 
     def delete_droplet(self, droplet_id, query, body):
         del self._droplets[self._droplet(droplet_id)["id"]]
@@ -501,11 +485,6 @@ class FakeDigitalOcean:
     # ---- firewalls ----
     def _show_fw(self, f):
         return dict(copy.deepcopy(f), status="succeeded")
-
-    def _firewall(self, firewall_id):
-        if firewall_id not in self._firewalls:
-            raise NOT_FOUND
-        return self._firewalls[firewall_id]
 
     def _rules(self, rules, side):
         out = []
@@ -553,30 +532,25 @@ class FakeDigitalOcean:
         return 202, {"firewall": dict(self._show_fw(firewall), status="waiting")}
 
     def get_firewall(self, firewall_id, query, body):
-        return 200, {"firewall": self._show_fw(self._firewall(firewall_id))}
+        return 200, {"firewall": self._show_fw(lookup(self._firewalls, firewall_id))}
 
     def put_firewall(self, firewall_id, query, body):
-        firewall = self._firewall(firewall_id)
+        firewall = lookup(self._firewalls, firewall_id)
         firewall.update(self._firewall_fields(body))  # PUT replaces rules, droplets and tags
         return 200, {"firewall": dict(self._show_fw(firewall), status="waiting")}
 
     def delete_firewall(self, firewall_id, query, body):
-        del self._firewalls[self._firewall(firewall_id)["id"]]
+        del self._firewalls[lookup(self._firewalls, firewall_id)["id"]]
         return 204, None
 
-    def _members(self, firewall_id, kind, body):
-        firewall = self._firewall(firewall_id)
-        if kind == "droplets":
-            return firewall, "droplet_ids", [self._droplet(i)["id"] for i in body.get("droplet_ids") or []]
-        self._require_tags(body.get("tags") or [], create=False)
-        return firewall, "tags", body.get("tags") or []
-
-    def post_firewall_members(self, firewall_id, kind, query, body):
-        firewall, key, values = self._members(firewall_id, kind, body)
-        firewall[key] += [v for v in dict.fromkeys(values) if v not in firewall[key]]
+    def post_firewall_droplets(self, firewall_id, query, body):
+        firewall = lookup(self._firewalls, firewall_id)
+        added = [self._droplet(i)["id"] for i in body.get("droplet_ids") or []]
+        firewall["droplet_ids"] += [i for i in dict.fromkeys(added) if i not in firewall["droplet_ids"]]
         return 204, None
 
-    def delete_firewall_members(self, firewall_id, kind, query, body):
-        firewall, key, values = self._members(firewall_id, kind, body)
-        firewall[key] = [v for v in firewall[key] if v not in values]
+    def delete_firewall_droplets(self, firewall_id, query, body):
+        firewall = lookup(self._firewalls, firewall_id)
+        removed = [self._droplet(i)["id"] for i in body.get("droplet_ids") or []]
+        firewall["droplet_ids"] = [i for i in firewall["droplet_ids"] if i not in removed]
         return 204, None
