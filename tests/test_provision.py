@@ -256,6 +256,25 @@ def test_an_instance_type_the_api_rejects_is_reported_with_its_message(provision
     assert "odd-1" not in instances(ec2)
 
 
+def test_a_given_subnet_is_used_and_left_in_place(inventory, aws_env, ec2):
+    """cloud_aws_subnet_id: hosts go into an existing network, which teardown does not remove."""
+    vpc = ec2.create_vpc(CidrBlock="10.50.0.0/16")["Vpc"]["VpcId"]
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.50.1.0/24")["Subnet"]["SubnetId"]
+    shared = {**SETTINGS, "cloud_project": "flaskstack-shared", "cloud_aws_subnet_id": subnet,
+              "cloud_hosts": [{"name": "aio-1", "groups": ["web", "db", "cache"], "size": "t3.small"}]}
+    made = playbook("provision.yml", inventory, aws_env, shared, "provision-given-subnet")
+    assert made.returncode == 0, tail(made.stdout + made.stderr, 40)
+    host = instances(ec2, "flaskstack-shared")["aio-1"]
+    assert host["SubnetId"] == subnet and host["VpcId"] == vpc
+    assert ec2.describe_vpcs(Filters=[{"Name": "tag:project", "Values": ["flaskstack-shared"]}])["Vpcs"] == []
+    gone = playbook("teardown.yml", inventory, aws_env, {"cloud_project": "flaskstack-shared",
+                                                         "cloud_teardown_confirm": "flaskstack-shared"},
+                    "teardown-given-subnet")
+    assert gone.returncode == 0, tail(gone.stdout + gone.stderr, 40)
+    assert instances(ec2, "flaskstack-shared") == {}
+    assert ec2.describe_subnets(SubnetIds=[subnet])["Subnets"][0]["VpcId"] == vpc  # left in place
+
+
 def test_teardown_needs_confirmation_then_removes_everything(provisioned, inventory, aws_env, ec2):
     refused = playbook("teardown.yml", inventory, aws_env, {}, "teardown-refused")
     assert refused.returncode != 0 and "confirm with -e cloud_teardown_confirm=flaskstack" in said(refused)
