@@ -11,16 +11,15 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import socket
 import subprocess
 import time
 
 import boto3
 import pytest
-import yaml
 
 from conftest import REPO, run, tail, tool
+from test_inventories import inventory_copy
 
 DEBIAN = "136693071363"
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIMpdkhNbyGwpKC1LiDNdpX4tCbFX5KFab86Lqegdj2fD ops@test"  # public half only
@@ -104,13 +103,7 @@ def ec2(moto):
 @pytest.fixture(scope="module")
 def inventory(tmp_path_factory, moto):
     """inventories/prod as committed (aws_ec2.yml plus the endpoint, no DigitalOcean file)."""
-    work = tmp_path_factory.mktemp("inv") / "prod"
-    work.mkdir()
-    shutil.copytree(REPO / "inventories/prod/group_vars", work / "group_vars", symlinks=False)
-    config = yaml.safe_load((REPO / "inventories/prod/aws_ec2.yml").read_text())
-    config.update({"endpoint_url": moto, "access_key": "testing", "secret_key": "testing"})
-    (work / "aws_ec2.yml").write_text(yaml.safe_dump(config))
-    return work
+    return inventory_copy(tmp_path_factory.mktemp("inv"), "prod", "aws_ec2.yml", moto)
 
 
 def playbook(name: str, inventory, env: dict, extra: dict, log: str):

@@ -9,16 +9,15 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 
 import pytest
-import yaml
 
 from conftest import REPO, run, tail, tool
+from test_inventories import inventory_copy
 from fake_digitalocean import FakeDigitalOcean
 from test_provision import FLEET, KEY, free_port
 
-TOKEN = "fake-do-token-for-tests"
+TOKEN = "fake-do-token"  # what test_inventories.inventory_copy writes into digitalocean.yml
 SETTINGS = {"cloud_provider": "digitalocean", "cloud_region": "fra1", "cloud_ssh_public_key": KEY,
             "cloud_admin_cidr": "198.51.100.7/32", "cloud_wait_for_ssh": False,
             "cloud_hosts": [{**h, "size": "s-2vcpu-4gb" if "db" in h["groups"] else "s-1vcpu-2gb"} for h in FLEET]}
@@ -43,13 +42,7 @@ def do_env(fake):
 @pytest.fixture(scope="module")
 def inventory(tmp_path_factory, fake):
     """inventories/prod as committed (digitalocean.yml plus the endpoint, no EC2 file)."""
-    work = tmp_path_factory.mktemp("inv") / "prod"
-    work.mkdir()
-    shutil.copytree(REPO / "inventories/prod/group_vars", work / "group_vars", symlinks=False)
-    config = yaml.safe_load((REPO / "inventories/prod/digitalocean.yml").read_text())
-    config.update({"baseurl": fake.url, "api_token": TOKEN})
-    (work / "digitalocean.yml").write_text(yaml.safe_dump(config))
-    return work
+    return inventory_copy(tmp_path_factory.mktemp("inv"), "prod", "digitalocean.yml", fake.url.removesuffix("/v2"))
 
 
 def playbook(name, inventory, env, fake, extra, log):
