@@ -182,6 +182,23 @@ def app_copy(tmp_path: Path, name: str) -> Path:
     return target
 
 
+# what the balancer logs when the app hosts are drained and put back one at a time
+ONE_AT_A_TIME = [f"{ADDRESSES[name]}:8080 {event}" for name in APP_HOSTS
+                 for event in ("taken out of rotation", "back in rotation")]
+
+
+def rotation_mark(fleet) -> str:
+    """The journal's cursor on the balancer now (entries after it are the drill's)."""
+    with fleet["fleet-lb"].sudo():
+        return fleet["fleet-lb"].check_output("journalctl -n 1 -o cat --show-cursor --no-pager").split("-- cursor: ")[-1].strip()
+
+
+def rotation_since(fleet, mark: str) -> list[str]:
+    with fleet["fleet-lb"].sudo():
+        return fleet["fleet-lb"].check_output(
+            "journalctl -t flaskstack-nginx-rotation -o cat --no-pager --after-cursor %s", mark).splitlines()
+
+
 def probe(fleet, source: str, target: str, port: int) -> str:
     return fleet[source].check_output("python3 -c %s %s %s", PROBE, ADDRESSES[target], str(port))
 
@@ -239,7 +256,7 @@ def test_traffic_flows_only_where_it_must(fleet):
 def test_a_rolling_deploy_drops_no_request(fleet, tmp_path):
     before = {name: current_release(fleet[name]) for name in APP_HOSTS}
     source = app_copy(tmp_path, "rolling")
-    started = time.time()
+    mark, started = rotation_mark(fleet), time.time()
     with request_loop(fleet) as loop:
         result = run_playbook("playbooks/deploy.yml", flask_app_source=str(source))
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
@@ -252,12 +269,26 @@ def test_a_rolling_deploy_drops_no_request(fleet, tmp_path):
     assert after["fleet-web1"] == after["fleet-web2"] not in before.values()
     assert loop["releases"] == sorted({*before.values(), after["fleet-web1"]})
     # one host at a time: each drained and put back before the next one left
-    with fleet["fleet-lb"].sudo():
-        log = fleet["fleet-lb"].check_output(
-            "journalctl -t flaskstack-nginx-rotation -o cat --no-pager --since @%s", str(int(started)))
-    servers = [f"{ADDRESSES[name]}:8080" for name in APP_HOSTS]
-    assert log.splitlines() == [f"{servers[0]} taken out of rotation", f"{servers[0]} back in rotation",
-                                f"{servers[1]} taken out of rotation", f"{servers[1]} back in rotation"], log
+    assert rotation_since(fleet, mark) == ONE_AT_A_TIME
+
+
+def test_site_yml_on_the_running_fleet_restarts_one_app_host_at_a_time(fleet):
+    """New gunicorn settings through site.yml: each app host is drained, restarted
+    on a release with the new settings, checked and put back before the next."""
+    pids = {name: fleet[name].check_output("systemctl show -p MainPID --value gunicorn-flaskapp.service")
+            for name in APP_HOSTS}
+    mark, started = rotation_mark(fleet), time.time()
+    with request_loop(fleet) as loop:
+        result = run_playbook("molecule/fleet/converge.yml", gunicorn_workers=3)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    print(f"\nsite.yml with new gunicorn settings in {time.time() - started:.0f} s: {loop['ok']} requests "
+          f"through the balancer, {loop['failed']} failed, answered by {loop['hosts']}")
+    assert loop["failed"] == 0, loop
+    for name in APP_HOSTS:
+        assert fleet[name].check_output("systemctl show -p MainPID --value gunicorn-flaskapp.service") != pids[name]
+        with fleet[name].sudo():
+            assert "workers = 3" in fleet[name].file("/srv/flaskapp/current/gunicorn.conf.py").content_string
+    assert rotation_since(fleet, mark) == ONE_AT_A_TIME
 
 
 def test_a_dead_app_host_costs_no_request(fleet, acme_root):
