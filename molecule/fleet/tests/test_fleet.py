@@ -169,9 +169,10 @@ def request_loop(fleet):
 
 
 def run_playbook(playbook: str, **extra):
-    """A playbook on the whole fleet with the scenario's settings and vault, as converge has them."""
-    return ansible_playbook(playbook, "all", extra,
-                            flags=["-e", f"@{SCENARIO / 'vars' / 'site.yml'}", "-e", f"@{SCENARIO / 'vars' / 'vault.yml'}"])
+    """A playbook on the whole fleet with the scenario's settings and vault, as converge has them
+    (EXTRA last: of several -e, the last one wins)."""
+    return ansible_playbook(playbook, "all", flags=["-e", f"@{SCENARIO / 'vars' / 'site.yml'}",
+                                                   "-e", f"@{SCENARIO / 'vars' / 'vault.yml'}", "-e", json.dumps(extra)])
 
 
 def app_copy(tmp_path: Path, name: str) -> Path:
@@ -187,16 +188,10 @@ ONE_AT_A_TIME = [f"{ADDRESSES[name]}:8080 {event}" for name in APP_HOSTS
                  for event in ("taken out of rotation", "back in rotation")]
 
 
-def rotation_mark(fleet) -> str:
-    """The journal's cursor on the balancer now (entries after it are the drill's)."""
+def rotation_log(fleet) -> list[str]:
+    """What the balancer logged about taking app hosts out of rotation and back, oldest first."""
     with fleet["fleet-lb"].sudo():
-        return fleet["fleet-lb"].check_output("journalctl -n 1 -o cat --show-cursor --no-pager").split("-- cursor: ")[-1].strip()
-
-
-def rotation_since(fleet, mark: str) -> list[str]:
-    with fleet["fleet-lb"].sudo():
-        return fleet["fleet-lb"].check_output(
-            "journalctl -t flaskstack-nginx-rotation -o cat --no-pager --after-cursor %s", mark).splitlines()
+        return fleet["fleet-lb"].check_output("journalctl -t flaskstack-nginx-rotation -o cat --no-pager").splitlines()
 
 
 def probe(fleet, source: str, target: str, port: int) -> str:
@@ -256,7 +251,7 @@ def test_traffic_flows_only_where_it_must(fleet):
 def test_a_rolling_deploy_drops_no_request(fleet, tmp_path):
     before = {name: current_release(fleet[name]) for name in APP_HOSTS}
     source = app_copy(tmp_path, "rolling")
-    mark, started = rotation_mark(fleet), time.time()
+    mark, started = len(rotation_log(fleet)), time.time()
     with request_loop(fleet) as loop:
         result = run_playbook("playbooks/deploy.yml", flask_app_source=str(source))
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
@@ -269,7 +264,7 @@ def test_a_rolling_deploy_drops_no_request(fleet, tmp_path):
     assert after["fleet-web1"] == after["fleet-web2"] not in before.values()
     assert loop["releases"] == sorted({*before.values(), after["fleet-web1"]})
     # one host at a time: each drained and put back before the next one left
-    assert rotation_since(fleet, mark) == ONE_AT_A_TIME
+    assert rotation_log(fleet)[mark:] == ONE_AT_A_TIME
 
 
 def test_site_yml_on_the_running_fleet_restarts_one_app_host_at_a_time(fleet):
@@ -277,7 +272,7 @@ def test_site_yml_on_the_running_fleet_restarts_one_app_host_at_a_time(fleet):
     on a release with the new settings, checked and put back before the next."""
     pids = {name: fleet[name].check_output("systemctl show -p MainPID --value gunicorn-flaskapp.service")
             for name in APP_HOSTS}
-    mark, started = rotation_mark(fleet), time.time()
+    mark, started = len(rotation_log(fleet)), time.time()
     with request_loop(fleet) as loop:
         result = run_playbook("molecule/fleet/converge.yml", gunicorn_workers=3)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
@@ -288,7 +283,7 @@ def test_site_yml_on_the_running_fleet_restarts_one_app_host_at_a_time(fleet):
         assert fleet[name].check_output("systemctl show -p MainPID --value gunicorn-flaskapp.service") != pids[name]
         with fleet[name].sudo():
             assert "workers = 3" in fleet[name].file("/srv/flaskapp/current/gunicorn.conf.py").content_string
-    assert rotation_since(fleet, mark) == ONE_AT_A_TIME
+    assert rotation_log(fleet)[mark:] == ONE_AT_A_TIME
 
 
 def test_a_dead_app_host_costs_no_request(fleet, acme_root):
