@@ -10,6 +10,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(abspath $(VENV))/bin
 STAMP := $(VENV)/.installed
+# The TLS scanner (sslyze) lives in its own venv: it pins cryptography below the toolchain's.
+SCAN_VENV := .venv-scan
+SCAN_STAMP := $(SCAN_VENV)/.installed
 export PATH := $(BIN):$(PATH)
 export ANSIBLE_FORCE_COLOR ?= 0
 export PY_COLORS ?= 0
@@ -24,7 +27,12 @@ $(STAMP): requirements/dev.txt
 	$(BIN)/pip install --quiet --disable-pip-version-check --require-hashes --no-deps -r requirements/dev.txt
 	touch $@
 
-venv: $(STAMP) ## Create .venv with the pinned toolchain
+$(SCAN_STAMP): requirements/scan.txt
+	$(PYTHON) -m venv $(SCAN_VENV)
+	$(SCAN_VENV)/bin/pip install --quiet --disable-pip-version-check --require-hashes --no-deps -r requirements/scan.txt
+	touch $@
+
+venv: $(STAMP) $(SCAN_STAMP) ## Create .venv (pinned toolchain) and .venv-scan (TLS scanner)
 
 engine: ## Make sure a Docker engine and debootstrap are available
 	@molecule/_harness/engine.sh
@@ -58,11 +66,13 @@ bench: venv images ## Time site.yml against a plain shell script on fresh hosts
 docs: venv ## Regenerate role READMEs from meta/argument_specs.yml
 	$(BIN)/python tools/role_docs.py
 
-lock: ## Re-resolve requirements/dev.txt from requirements/dev.in (hashes included)
+lock: ## Re-resolve requirements/{dev,scan}.txt from their .in files (hashes included)
 	$(PYTHON) -m venv .cache/lockenv
 	.cache/lockenv/bin/pip install --quiet pip-tools
-	.cache/lockenv/bin/pip-compile --generate-hashes --strip-extras --no-emit-index-url \
-	  --no-emit-find-links -o requirements/dev.txt requirements/dev.in
+	for req in dev scan; do \
+	  .cache/lockenv/bin/pip-compile --generate-hashes --strip-extras --no-emit-index-url \
+	    --no-emit-find-links -o requirements/$$req.txt requirements/$$req.in || exit 1; \
+	done
 
 clean: ## Remove the venv and caches (images stay)
-	rm -rf $(VENV) .cache/facts .pytest_cache
+	rm -rf $(VENV) $(SCAN_VENV) .cache/facts .pytest_cache

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 
 sys.path.insert(0, os.environ["FLASKSTACK_HARNESS"])
 from testlib import converge  # noqa: E402
@@ -139,3 +140,37 @@ def test_broken_config_fails_and_old_config_keeps_serving(host):
         assert host.run("nginx -t").rc == 0
     assert get(host, "https", "shop.test", "/")[0]["status"] == 200
     assert host.file("/run/nginx.pid").content_string.strip() == master
+
+
+def answer_after_reload(host, status, path="/"):
+    """The first answer with STATUS after a reload (old workers finish first): a bounded poll."""
+    for _ in range(50):
+        answer = get(host, "https", "shop.test", path)[0]
+        if answer["status"] == status:
+            break
+        time.sleep(0.2)
+    return answer
+
+
+def test_errors_nginx_answers_itself_name_no_server_version_or_internals(host):
+    """A missing static file, the rate limit and an unreachable backend get the role's own
+    pages; the Server header carries no version."""
+    answers = {"404": get(host, "https", "shop.test", "/static/missing.css")[0]}
+    answers["429"] = [r for r in get(host, "https", "shop.test", "/api/items", 20) if r["status"] == 429][0]
+    # The backend's socket disappears and a reload drops the kept-alive upstream
+    # connections: nginx cannot connect (502).
+    with host.sudo():
+        host.check_output("mv /run/flaskstack-test/app.sock /run/flaskstack-test/app.sock.away && systemctl reload nginx")
+    try:
+        answers["502"] = answer_after_reload(host, 502)
+    finally:
+        with host.sudo():
+            host.check_output("mv /run/flaskstack-test/app.sock.away /run/flaskstack-test/app.sock && systemctl reload nginx")
+    titles = {"404": "Not found", "429": "Too many requests", "502": "Temporarily unavailable"}
+    for status, answer in answers.items():
+        assert answer["status"] == int(status)
+        assert f"<title>{titles[status]}</title>" in answer["body"]
+        assert "nginx" not in answer["body"].lower()
+        assert answer["headers"]["server"] == "nginx"  # server_tokens off: no version
+        assert answer["headers"]["x-content-type-options"] == "nosniff"
+    assert answer_after_reload(host, 200)["status"] == 200

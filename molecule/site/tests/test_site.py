@@ -178,18 +178,59 @@ def test_nginx_serves_the_release_static_files(host):
     assert "immutable" in answer["headers"]["Cache-Control"]
 
 
+def exposure(host, unit):
+    """systemd-analyze security's overall figure for UNIT (printed for the report)."""
+    with host.sudo():
+        report = host.check_output("systemd-analyze security --no-pager %s", unit)
+    level = float(report.rsplit(f"Overall exposure level for {unit}:", 1)[1].split()[0])
+    print(f"\n{host.backend.get_hostname()}: systemd-analyze exposure of {unit} = {level}")
+    return level
+
+
 def test_gunicorn_is_sandboxed_and_socket_activated(host):
     for unit in ("gunicorn-flaskapp.service", "gunicorn-flaskapp-candidate.service"):
-        with host.sudo():
-            report = host.check_output("systemd-analyze security --no-pager %s", unit)
-        exposure = float(report.rsplit(f"Overall exposure level for {unit}:", 1)[1].split()[0])
-        print(f"\n{host.backend.get_hostname()}: systemd-analyze exposure of {unit} = {exposure}")
-        assert exposure <= 2.0
+        assert exposure(host, unit) <= 2.0
     assert host.service("gunicorn-flaskapp.socket").is_running
     props = host.check_output("systemctl show gunicorn-flaskapp.service -p User -p NoNewPrivileges -p ProtectSystem")
     assert "User=flaskapp" in props and "NoNewPrivileges=yes" in props and "ProtectSystem=strict" in props
     workers = host.check_output("ps -o user= --ppid $(systemctl show -p MainPID --value gunicorn-flaskapp.service)")
     assert set(workers.split()) == {"flaskapp"}
+
+
+def test_nginx_and_postgresql_run_in_sandboxes_of_their_own_drop_ins(host):
+    cluster = host.check_output("systemctl list-units --plain --no-legend 'postgresql@*.service'").split()[0]
+    for unit in ("nginx.service", cluster):
+        assert exposure(host, unit) <= 5.0
+        props = host.check_output("systemctl show %s -p FragmentPath -p DropInPaths -p ProtectSystem", unit)
+        assert "ProtectSystem=strict" in props
+        assert "flaskstack-sandbox.conf" in props  # a drop-in ...
+        assert "FragmentPath=/lib/systemd/" in props or "FragmentPath=/usr/lib/systemd/" in props  # ... beside the packaged unit
+    assert host.check_output("systemctl show %s -p User --value", cluster) == "postgres"
+    assert request(host)["status"] == 200  # nginx and PostgreSQL serve from inside them
+
+
+def test_tls_is_mozilla_intermediate_exactly_by_a_scanner(host, tmp_path):
+    """sslyze (from the controller, over the host's address) checks protocols, ciphers, curves
+    and the certificate chain against Mozilla's intermediate profile, trusting the ACME CA's root."""
+    root = host.check_output("python3 -c %s", "import urllib.request; print(urllib.request.urlopen("
+                             "'https://localhost:15000/roots/0', timeout=10).read().decode())")
+    (tmp_path / "acme-root.pem").write_text(root + "\n")
+    address = host.check_output("hostname -I").split()[0]
+    scan = subprocess.run(
+        [str(PROJECT / ".venv-scan" / "bin" / "sslyze"), "--mozilla_config=intermediate",
+         f"--certinfo_ca_file={tmp_path / 'acme-root.pem'}", f"--json_out={tmp_path / 'scan.json'}",
+         f"shop.test:443{{{address}}}"],
+        capture_output=True, text=True, timeout=180)
+    verdict = scan.stdout[scan.stdout.find("COMPLIANCE AGAINST"):]
+    print(f"\n{host.backend.get_hostname()}: sslyze {verdict.strip()}")
+    assert scan.returncode == 0 and "is compliant" in verdict, scan.stdout[-3000:] + scan.stderr
+    result = json.loads((tmp_path / "scan.json").read_text())["server_scan_results"][0]["scan_result"]
+    curves = {c["name"] for c in result["elliptic_curves"]["result"]["supported_curves"]}
+    assert curves == {"X25519", "secp256r1", "secp384r1"}
+    deployment = result["certificate_info"]["result"]["certificate_deployments"][0]
+    assert deployment["verified_certificate_chain"], "the chain does not validate to the ACME CA's root"
+    for version in ("ssl_2_0", "ssl_3_0", "tls_1_0", "tls_1_1"):
+        assert not result[f"{version}_cipher_suites"]["result"]["accepted_cipher_suites"], version
 
 
 @contextlib.contextmanager
@@ -254,7 +295,7 @@ def test_a_new_lock_file_restarts_gunicorn_without_failed_requests(host, tmp_pat
 
 
 @pytest.fixture(scope="module")
-def git_version(host, tmp_path_factory):
+def git_version(host, drill, tmp_path_factory):
     """A bare repository on the host (/opt/app.git) whose tag v-test is not the branch tip."""
     work = app_copy(tmp_path_factory.mktemp("git"), "gitsrc")
     git = ["git", "-C", str(work), "-c", "user.name=t", "-c", "user.email=t@t.test"]
@@ -292,7 +333,7 @@ def test_a_release_from_git_at_a_given_version(host, git_version):
 
 
 @pytest.fixture(scope="module")
-def refused_deploy(host, tmp_path_factory):
+def refused_deploy(host, drill, tmp_path_factory):
     """A release whose readiness answers 503, deployed under the request loop."""
     serving, pid = current_release(host), main_pid(host)
     source = app_copy(tmp_path_factory.mktemp("broken"), "broken")

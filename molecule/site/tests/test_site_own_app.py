@@ -85,7 +85,7 @@ def test_own_app_serves_pages_static_files_and_its_queue(host, tinyboard):
     assert 'TINYBOARD_DATA_DIR="/var/lib/flaskapp/board"' in release_file(host, "app.env")
 
 
-def test_a_failed_deploy_with_new_gunicorn_settings_costs_no_request(host, tinyboard, tmp_path):
+def test_a_failed_deploy_with_new_gunicorn_settings_costs_no_request(host, drill, tinyboard, tmp_path):
     """New WSGI module, workers and environment, and the release cannot start
     (it writes to a relative path, read-only in the sandbox): refused in the
     candidate service, with the app's own error in the message."""
@@ -110,7 +110,7 @@ def test_a_failed_deploy_with_new_gunicorn_settings_costs_no_request(host, tinyb
     assert '"tinyboard.server:app"' in release_file(host, "gunicorn.conf.py")
 
 
-def test_the_next_good_deploy_switches_settings_and_code_together(host, tinyboard, tmp_path):
+def test_the_next_good_deploy_switches_settings_and_code_together(host, drill, tinyboard, tmp_path):
     before, pid = current_release(host), main_pid(host)
     source = tinyboard_copy(tmp_path, "tinyboard-v2")
     (source / "tinyboard" / "entry.py").write_text("from .server import app as application  # noqa: F401\n")
@@ -129,7 +129,7 @@ def test_the_next_good_deploy_switches_settings_and_code_together(host, tinyboar
     assert request(host, path="/login")["status"] == 200
 
 
-def test_rollback_brings_back_the_settings_the_release_ran_with(host, tinyboard):
+def test_rollback_brings_back_the_settings_the_release_ran_with(host, drill, tinyboard):
     result = ansible_playbook("playbooks/rollback.yml", host.backend.get_hostname(), INPUTS)
     assert result.returncode == 0, result.stdout[-3000:]
     assert current_release(host) == tinyboard
