@@ -17,7 +17,7 @@ export PATH := $(BIN):$(PATH)
 export ANSIBLE_FORCE_COLOR ?= 0
 export PY_COLORS ?= 0
 
-.PHONY: help venv engine images lint test scenario demo demo-clean docs bench lock clean
+.PHONY: help venv engine images lint test scenario demo demo-clean audit docs bench lock clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -62,6 +62,9 @@ demo-clean: venv ## Remove the demo host
 
 bench: venv images ## Time site.yml against a plain shell script on fresh hosts
 	$(BIN)/python tools/bench/run.py
+
+audit: venv ## lynis hardening index and service sandbox exposure of the demo host (after make demo)
+	$(BIN)/ansible-playbook playbooks/audit.yml -i inventories/local -e audit_report_dir=$(CURDIR)/.logs/audit
 
 docs: venv ## Regenerate role READMEs from meta/argument_specs.yml
 	$(BIN)/python tools/role_docs.py

@@ -209,6 +209,22 @@ def test_nginx_and_postgresql_run_in_sandboxes_of_their_own_drop_ins(host):
     assert request(host)["status"] == 200  # nginx and PostgreSQL serve from inside them
 
 
+def test_audit_lynis_hardening_index_and_service_sandboxes(host, tmp_path):
+    """playbooks/audit.yml (what `make audit` runs): lynis >= 80 on the all-in-one host, every
+    service of the stack at or below 5.0, the figures written as JSON on the controller."""
+    name = host.backend.get_hostname()
+    result = ansible_playbook("playbooks/audit.yml", name, {"audit_report_dir": str(tmp_path)})
+    figures = json.loads((tmp_path / f"{name}.json").read_text())
+    print(f"\n{name}: lynis hardening index {figures['hardening_index']}, warnings {figures['warnings']}, "
+          f"suggestions {sorted(set(figures['suggestions']))}; exposure {figures['exposure']}")
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert figures["hardening_index"] >= 80
+    assert figures["lynis_tests_performed"] > 200  # a full audit, not a short run
+    kinds = {unit.split("@")[0].split("-")[0].removesuffix(".service") for unit in figures["exposure"]}
+    assert kinds == {"nginx", "postgresql", "redis", "gunicorn"}, figures["exposure"]
+    assert max(figures["exposure"].values()) <= 5.0
+
+
 def test_tls_is_mozilla_intermediate_exactly_by_a_scanner(host, tmp_path):
     """sslyze (from the controller, over the host's address) checks protocols, ciphers, curves
     and the certificate chain against Mozilla's intermediate profile, trusting the ACME CA's root."""
