@@ -1,10 +1,12 @@
-"""Unit tests for the collection's Jinja test plugins."""
+"""Unit tests for the collection's plugins: Jinja tests and filters, the lookup, the module."""
 
 import base64
+import json
+import os
 import struct
 import sys
 
-from conftest import REPO
+from conftest import REPO, run, tool
 
 sys.path.insert(0, str(REPO / "plugins" / "test"))
 from host import is_container  # noqa: E402
@@ -177,3 +179,27 @@ def test_firewall_rules_for_digitalocean_one_per_port_with_tag_or_address_source
         {"protocol": "tcp", "ports": "443", "sources": {"addresses": ["0.0.0.0/0", "::/0"]}},
         {"protocol": "tcp", "ports": "5432", "sources": {"tags": ["shop-web"]}},
     ]
+
+
+def _systemd_exposure(tmp_path, levels: dict, limit: float):
+    """Run the systemd_exposure module on the controller with a stand-in systemd-analyze that
+    prints LEVELS the way the real one does."""
+    fake = tmp_path / "bin" / "systemd-analyze"
+    fake.parent.mkdir(parents=True)
+    fake.write_text("#!/bin/sh\n" + "".join(
+        f"echo '→ Overall exposure level for {unit}: {level} OK 🙂'\n" for unit, level in levels.items()))
+    fake.chmod(0o755)
+    result = run([tool("ansible"), "localhost", "-m", "flaskstack.deploy.systemd_exposure",
+                  "-a", json.dumps({"units": list(levels), "max_exposure": limit})],
+                 env={"PATH": f"{fake.parent}:{os.environ['PATH']}", "ANSIBLE_LOAD_CALLBACK_PLUGINS": "1",
+                      "ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json"})
+    return json.loads(result.stdout[result.stdout.index("{"):])["plays"][0]["tasks"][0]["hosts"]["localhost"]
+
+
+def test_systemd_exposure_reports_each_unit_and_fails_above_the_limit(tmp_path):
+    within = _systemd_exposure(tmp_path / "a", {"nginx.service": 2.6, "postgresql@15-main.service": 1.3}, 5.0)
+    assert not within.get("failed") and not within["changed"]
+    assert within["exposure"] == {"nginx.service": 2.6, "postgresql@15-main.service": 1.3}
+    above = _systemd_exposure(tmp_path / "b", {"nginx.service": 9.6, "redis-server.service": 1.1}, 5.0)
+    assert above["failed"]
+    assert "nginx.service 9.6" in above["msg"] and "redis-server.service" not in above["msg"]
