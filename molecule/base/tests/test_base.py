@@ -198,7 +198,7 @@ def test_fail2ban_bans_ssh_brute_force(host, probe):
             host.run("fail2ban-client set sshd unbanip %s", INTRUDER_IP)
 
 
-def test_unattended_upgrades_enabled(host):
+def test_unattended_upgrades_enabled_and_pending_security_updates_applied(host):
     config = host.check_output("apt-config dump")
     assert 'APT::Periodic::Unattended-Upgrade "1";' in config
     assert 'APT::Periodic::Update-Package-Lists "1";' in config
@@ -209,6 +209,9 @@ def test_unattended_upgrades_enabled(host):
         dry_run = host.run("unattended-upgrade --dry-run --debug")
     assert dry_run.rc == 0, dry_run.stderr
     assert "-security" in dry_run.stdout + dry_run.stderr
+    # the first converge applied what was pending (base_security_upgrades_on_first_run), once
+    assert host.file("/var/lib/flaskstack/base-security-upgrades-applied").exists
+    assert "No packages found that can be upgraded unattended" in dry_run.stdout + dry_run.stderr
 
 
 def test_swap_active(host):
