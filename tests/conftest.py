@@ -3,6 +3,7 @@ molecule scenario, plus one test per scenario that runs it)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -49,15 +50,14 @@ def load_yaml(path: Path):
         return yaml.safe_load(handle)
 
 
-@pytest.fixture(scope="session")
-def testhost(tmp_path_factory):
-    """One bare test host (Debian 12), reached over SSH as `admin` like a cloud VM."""
-    state = tmp_path_factory.mktemp("testhost")
-    name = f"flaskstack-pytest-{os.getpid()}"
+@contextlib.contextmanager
+def standalone_host(name: str, state: Path, log_name: str):
+    """A bare test host (Debian 12) for the duration of the block, reached over SSH as `admin`
+    like a cloud VM (molecule/_harness/host-up.yml); removed afterwards."""
     up = run(
         [tool("ansible-playbook"), "molecule/_harness/host-up.yml",
          "-e", f"host_name={name}", "-e", f"host_state_dir={state}"],
-        log_name="pytest-testhost-up",
+        log_name=log_name,
     )
     assert up.returncode == 0, tail(up.stdout + up.stderr)
     try:
@@ -65,6 +65,14 @@ def testhost(tmp_path_factory):
     finally:
         run([tool("ansible-playbook"), "molecule/_harness/host-down.yml",
              "-e", f"host_name={name}", "-e", f"host_state_dir={state}"])
+
+
+@pytest.fixture(scope="session")
+def testhost(tmp_path_factory):
+    """One bare test host shared by the tests that only read it or change what they undo."""
+    with standalone_host(f"flaskstack-pytest-{os.getpid()}", tmp_path_factory.mktemp("testhost"),
+                         "pytest-testhost-up") as host:
+        yield host
 
 
 def docker_exec(name: str, command: str) -> subprocess.CompletedProcess:

@@ -11,7 +11,7 @@ import os
 
 import yaml
 
-from conftest import docker_exec, run, tail, tool
+from conftest import docker_exec, run, standalone_host, tail, tool
 
 PLAYBOOK = """\
 - name: Apply the base role to a minimal host
@@ -24,11 +24,8 @@ PLAYBOOK = """\
 
 
 def test_base_installs_and_starts_what_a_minimal_host_lacks(tmp_path):
-    name = f"flaskstack-minimal-{os.getpid()}"
-    up = run([tool("ansible-playbook"), "molecule/_harness/host-up.yml",
-              "-e", f"host_name={name}", "-e", f"host_state_dir={tmp_path}"], log_name="pytest-minimal-host-up")
-    assert up.returncode == 0, tail(up.stdout + up.stderr)
-    try:
+    with standalone_host(f"flaskstack-minimal-{os.getpid()}", tmp_path, "pytest-minimal-host-up") as host:
+        name = host["name"]
         made_minimal = docker_exec(name, "DEBIAN_FRONTEND=noninteractive apt-get purge -qq -y openssh-server"
                                          " && systemctl stop dbus.socket dbus.service")
         assert made_minimal.returncode == 0, made_minimal.stderr
@@ -43,6 +40,3 @@ def test_base_installs_and_starts_what_a_minimal_host_lacks(tmp_path):
         assert docker_exec(name, "systemctl is-active ssh.service dbus.service").stdout.split() == ["active", "active"]
         assert docker_exec(name, "test -f /etc/ssh/sshd_config.d/10-flaskstack.conf && sshd -t").returncode == 0
         assert docker_exec(name, "systemd-run --wait --quiet true").returncode == 0  # what flask_app's migrations use
-    finally:
-        run([tool("ansible-playbook"), "molecule/_harness/host-down.yml",
-             "-e", f"host_name={name}", "-e", f"host_state_dir={tmp_path}"])

@@ -6,7 +6,7 @@ import os
 import struct
 import sys
 
-from conftest import REPO, run, tool
+from conftest import REPO, json_play_results, run, tool
 
 sys.path.insert(0, str(REPO / "plugins" / "test"))
 from host import is_container  # noqa: E402
@@ -193,7 +193,7 @@ def _systemd_exposure(tmp_path, levels: dict, limit: float):
                   "-a", json.dumps({"units": list(levels), "max_exposure": limit})],
                  env={"PATH": f"{fake.parent}:{os.environ['PATH']}", "ANSIBLE_LOAD_CALLBACK_PLUGINS": "1",
                       "ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json"})
-    return json.loads(result.stdout[result.stdout.index("{"):])["plays"][0]["tasks"][0]["hosts"]["localhost"]
+    return json_play_results(result.stdout)["plays"][0]["tasks"][0]["hosts"]["localhost"]
 
 
 def test_systemd_exposure_reports_each_unit_and_fails_above_the_limit(tmp_path):
