@@ -150,12 +150,17 @@ def test_logs_in_journald_are_json_with_the_request_id_nginx_sent(host):
     answer = request(host, path="/health/ready")
     request_id = answer["headers"]["X-Request-ID"]
     assert len(request_id) == 32
-    time.sleep(1)
-    with host.sudo():
-        lines = host.check_output("journalctl -u gunicorn-flaskapp.service -o cat --no-pager -n 300")
-    entries = [json.loads(line) for line in lines.splitlines() if request_id in line]
-    app_entry = [e for e in entries if e.get("message") == "request"]
-    access = [e for e in entries if e.get("logger") == "gunicorn.access"]
+    # journald takes the lines asynchronously: poll (bounded) until both are in.
+    deadline = time.monotonic() + 15
+    while True:
+        with host.sudo():
+            lines = host.check_output("journalctl -u gunicorn-flaskapp.service -o cat --no-pager -n 300")
+        entries = [json.loads(line) for line in lines.splitlines() if request_id in line]
+        app_entry = [e for e in entries if e.get("message") == "request"]
+        access = [e for e in entries if e.get("logger") == "gunicorn.access"]
+        if (app_entry and access) or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
     assert app_entry and app_entry[0]["path"] == "/health/ready" and app_entry[0]["status"] == 200
     assert access and access[0]["status"] == 200
 
@@ -209,12 +214,19 @@ def test_nginx_and_postgresql_run_in_sandboxes_of_their_own_drop_ins(host):
     assert request(host)["status"] == 200  # nginx and PostgreSQL serve from inside them
 
 
-def test_audit_lynis_hardening_index_and_service_sandboxes(host, tmp_path):
+@pytest.fixture(scope="session")
+def audit(tmp_path_factory):
+    """playbooks/audit.yml once for every scenario host at once (lynis runs side by side)."""
+    reports = tmp_path_factory.mktemp("audit")
+    return ansible_playbook("playbooks/audit.yml", "all", {"audit_report_dir": str(reports)}), reports
+
+
+def test_audit_lynis_hardening_index_and_service_sandboxes(host, audit):
     """playbooks/audit.yml (what `make audit` runs): lynis >= 80 on the all-in-one host, every
     service of the stack at or below 5.0, the figures written as JSON on the controller."""
     name = host.backend.get_hostname()
-    result = ansible_playbook("playbooks/audit.yml", name, {"audit_report_dir": str(tmp_path)})
-    figures = json.loads((tmp_path / f"{name}.json").read_text())
+    result, reports = audit
+    figures = json.loads((reports / f"{name}.json").read_text())
     print(f"\n{name}: lynis hardening index {figures['hardening_index']}, warnings {figures['warnings']}, "
           f"suggestions {sorted(set(figures['suggestions']))}; exposure {figures['exposure']}")
     assert result.returncode == 0, result.stdout[-3000:]
@@ -270,7 +282,7 @@ def request_loop(host, path="/health"):
             outcome.update(json.loads(host.file("/run/loop.json").content_string))
 
 
-def test_a_second_release_deploys_with_zero_failed_requests(host, tmp_path):
+def test_a_second_release_deploys_with_zero_failed_requests(host, drill, tmp_path):
     """Same lock file: the venv is reused and gunicorn reloads (HUP)."""
     first = current_release(host)
     source = app_copy(tmp_path, "release2")

@@ -55,11 +55,17 @@ def release_file(host, name: str) -> str:
         return host.file(f"/srv/flaskapp/current/{name}").content_string
 
 
-@pytest.fixture(scope="module")
-def tinyboard(host, tmp_path_factory):
-    """tinyboard deployed by site.yml with the documented inputs (once per host)."""
+@pytest.fixture(scope="session")
+def tinyboard_site(tmp_path_factory):
+    """tinyboard deployed by site.yml with the documented inputs: one run for every
+    scenario host at once (ansible's forks run them side by side)."""
     source = tinyboard_copy(tmp_path_factory.mktemp("tinyboard"), "tinyboard")
-    result = ansible_playbook("site.yml", host.backend.get_hostname(), {**INPUTS, "flask_app_source": str(source)})
+    return ansible_playbook("site.yml", "all", {**INPUTS, "flask_app_source": str(source)})
+
+
+@pytest.fixture(scope="module")
+def tinyboard(host, tinyboard_site):
+    result = tinyboard_site
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     assert "leak-canary" not in result.stdout + result.stderr
     return current_release(host)
@@ -137,7 +143,7 @@ def test_rollback_brings_back_the_settings_the_release_ran_with(host, drill, tin
     assert request(host, path="/login")["status"] == 200
 
 
-def test_unpinned_requirements_are_refused_before_the_switch(host, tinyboard, tmp_path):
+def test_unpinned_requirements_are_refused_before_the_switch(host, drill, tinyboard, tmp_path):
     serving = current_release(host)
     source = tinyboard_copy(tmp_path, "tinyboard-unpinned")
     lock = source / "requirements.txt"
