@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
+import testinfra
 
 sys.path.insert(0, os.environ["FLASKSTACK_HARNESS"])
 from testlib import PROJECT, ansible_playbook  # noqa: E402
@@ -286,6 +287,10 @@ def test_a_second_release_deploys_with_zero_failed_requests(host, drill, tmp_pat
     """Same lock file: the venv is reused and gunicorn reloads (HUP)."""
     first = current_release(host)
     source = app_copy(tmp_path, "release2")
+    # the live release's lock exactly (an earlier drill may have deployed another one)
+    with host.sudo():
+        live_lock = host.file("/srv/flaskapp/current/requirements.txt").content_string
+    (source / "requirements.txt").write_text(live_lock)
     with (source / "flaskstack_sample" / "static" / "app.css").open("a") as css:
         css.write(f"/* release 2, {time.time_ns()} */\n")
     with request_loop(host) as loop:
@@ -301,25 +306,44 @@ def test_a_second_release_deploys_with_zero_failed_requests(host, drill, tmp_pat
     assert request(host, path="/health")["json"]["release"] == second
 
 
-def test_a_new_lock_file_restarts_gunicorn_without_failed_requests(host, tmp_path):
-    """A changed lock gets a new venv beside the live one and a restart; the socket
-    unit holds connections while the new master starts."""
-    before, pid_before = current_release(host), main_pid(host)
-    source = app_copy(tmp_path, f"release-new-lock-{time.time_ns()}")
+def scenario_hosts() -> dict:
+    """Every host of the scenario by name, for drills that act on all of them at once."""
+    hosts = testinfra.get_hosts(["ansible://all"], ansible_inventory=os.environ["MOLECULE_INVENTORY_FILE"])
+    return {h.backend.get_hostname(): h for h in hosts}
+
+
+@pytest.fixture(scope="session")
+def new_lock_deploy(tmp_path_factory):
+    """One deploy of a release with a new lock file to every host at once (each is its own
+    all-in-one site, so all switch in one batch), a request loop running on each meanwhile."""
+    hosts = scenario_hosts()
+    before = {name: (current_release(h), main_pid(h)) for name, h in hosts.items()}
+    source = app_copy(tmp_path_factory.mktemp("newlock"), f"release-new-lock-{time.time_ns()}")
     test_lock = (PROJECT / "sample_app" / "requirements-test.txt").read_text()
     extra = test_lock[test_lock.index("iniconfig=="):].split("\n    # via")[0]
     with (source / "requirements.txt").open("a") as lock:
         lock.write(f"# lock {time.time_ns()}\n" + extra + "\n")
-    with request_loop(host) as loop:
-        result = deploy(host, source)
+    with contextlib.ExitStack() as stack:
+        loops = {name: stack.enter_context(request_loop(h)) for name, h in hosts.items()}
+        result = ansible_playbook("playbooks/deploy.yml", "all",
+                                  {"flask_app_source": str(source), "flaskstack_deploy_serial": len(hosts)})
+    return result, before, loops
+
+
+def test_a_new_lock_file_restarts_gunicorn_without_failed_requests(host, new_lock_deploy):
+    """A changed lock gets a new venv beside the live one and a restart; the socket
+    unit holds connections while the new master starts."""
+    result, before, loops = new_lock_deploy
+    name = host.backend.get_hostname()
+    (release_before, pid_before), loop = before[name], loops[name]
     assert result.returncode == 0, result.stdout[-3000:]
-    print(f"\n{host.backend.get_hostname()}: {loop['ok']} requests during the restart deploy, {loop['failed']} failed")
+    print(f"\n{name}: {loop['ok']} requests during the restart deploy, {loop['failed']} failed")
     assert loop["failed"] == 0, loop
     after = current_release(host)
-    assert after != before
+    assert after != release_before
     assert main_pid(host) != pid_before
-    assert venv_of(host, after) != venv_of(host, before)
-    assert host.file(venv_of(host, before)).is_directory  # the old venv stays for a rollback
+    assert venv_of(host, after) != venv_of(host, release_before)
+    assert host.file(venv_of(host, release_before)).is_directory  # the old venv stays for a rollback
 
 
 @pytest.fixture(scope="module")

@@ -10,6 +10,7 @@ deploys it, so each test here can also run alone."""
 
 from __future__ import annotations
 
+import concurrent.futures
 import json
 import os
 import re
@@ -21,7 +22,7 @@ import pytest
 
 sys.path.insert(0, os.environ["FLASKSTACK_HARNESS"])
 sys.path.insert(0, str(Path(__file__).parent))
-from test_site import current_release, main_pid, request, request_loop  # noqa: E402
+from test_site import current_release, main_pid, request, request_loop, scenario_hosts  # noqa: E402
 from testlib import PROJECT, ansible_playbook  # noqa: E402
 
 testinfra_hosts = ["all"]
@@ -156,12 +157,23 @@ def test_unpinned_requirements_are_refused_before_the_switch(host, drill, tinybo
     assert current_release(host) == serving
 
 
-def test_a_package_missing_for_the_hosts_python_is_refused_before_the_switch(host, tinyboard, tmp_path):
-    serving, pid = current_release(host), main_pid(host)
-    source = tinyboard_copy(tmp_path, "tinyboard-incomplete")
+@pytest.fixture(scope="session")
+def incomplete_lock_deploys(tinyboard_site, tmp_path_factory):
+    """A lock missing a package, deployed to every host side by side (threads; each its own run)."""
+    source = tinyboard_copy(tmp_path_factory.mktemp("incomplete"), "tinyboard-incomplete")
     lock = source / "requirements.txt"
     lock.write_text(lock.read_text().replace("blinker==1.9.0\n", ""))
-    result = deploy(host, source)
+    hosts = scenario_hosts()
+    before = {name: (current_release(h), main_pid(h)) for name, h in hosts.items()}
+    with concurrent.futures.ThreadPoolExecutor(len(hosts)) as pool:
+        results = dict(zip(hosts, pool.map(lambda h: deploy(h, source), hosts.values())))
+    return results, before
+
+
+def test_a_package_missing_for_the_hosts_python_is_refused_before_the_switch(host, incomplete_lock_deploys):
+    results, before = incomplete_lock_deploys
+    name = host.backend.get_hostname()
+    result, (serving, pid) = results[name], before[name]
     said = " ".join((result.stdout + result.stderr).split())
     assert result.returncode != 0
     assert "is incomplete for the Python of" in said, said[-2000:]
