@@ -87,13 +87,13 @@ class Bench:
     def run(self, step: str, argv: list, *, stdin: bytes | None = None, env: dict | None = None,
             timed: bool = True) -> tuple[bool, str]:
         """Run argv from the repository; its output goes to .logs/bench/<step>.log."""
-        if molecule_running():
-            self.load_seen.append(step)
+        self.note_load(step)
         argv = [str(a) for a in argv]
         start = time.monotonic()
         result = subprocess.run(argv, cwd=REPO, input=stdin, env=env or self.env, check=False,
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         seconds = time.monotonic() - start
+        self.note_load(step)
         output = result.stdout.decode(errors="replace")
         log_path(step).write_text(f"$ {shlex.join(argv)}\n\n{output}\n"
                                   f"exit {result.returncode} after {seconds:.1f} s\n")
@@ -103,6 +103,11 @@ class Bench:
         if not ok:
             print(f"{step}: failed (exit {result.returncode}), see {log_path(step)}", file=sys.stderr)
         return ok, output
+
+    def note_load(self, step: str) -> None:
+        """Remember the steps during which a molecule run was active (checked at their start and end)."""
+        if step not in self.load_seen and molecule_running():
+            self.load_seen.append(step)
 
     # -- hosts ---------------------------------------------------------------
 
@@ -475,7 +480,9 @@ def bench(work: Path) -> tuple[dict, dict]:
             run.playbook("deploy-lock", inventory, "playbooks/deploy.yml",
                          ["-e", f"flask_app_source={lock_change(work)}"])
             try:
+                run.note_load("serving")
                 serve = serving(site, log_path("serving"))
+                run.note_load("serving")
             except (RuntimeError, KeyError, AttributeError, IndexError) as error:
                 serve = {"ok": False, "error": str(error)}
                 print(f"serving: failed: {error}", file=sys.stderr)
@@ -513,6 +520,7 @@ def main() -> int:
         old.unlink(missing_ok=True)
     started = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
     load_at_start = molecule_running()
+    loadavg_at_start = os.getloadavg()
     work = Path(tempfile.mkdtemp(prefix="flaskstack-bench-"))
     try:
         timings, serve = bench(work)
@@ -526,6 +534,8 @@ def main() -> int:
         "molecule_running_at_steps": timings["load_seen_at"],
         "image": f"Debian {SUITE} test host (molecule/_harness), apt cache slot {APT_SLOT}",
         "cores": os.cpu_count(),
+        "loadavg_at_start": [round(x, 2) for x in loadavg_at_start],
+        "loadavg_at_end": [round(x, 2) for x in os.getloadavg()],
         "versions": versions(),
         "steps": steps,
         "serving": serve,
