@@ -66,7 +66,10 @@ def log_path(step: str) -> Path:
 
 
 def molecule_running() -> bool:
-    return subprocess.run(["pgrep", "-f", "molecule test"], capture_output=True, check=False).returncode == 0
+    """Whether a molecule run (`molecule test`, or one of its stages run alone) shares the machine."""
+    stages = "test|create|prepare|converge|idempotence|side-effect|verify|destroy"
+    return subprocess.run(["pgrep", "-f", f"molecule ({stages})( |$)"], capture_output=True,
+                          check=False).returncode == 0
 
 
 class Bench:
