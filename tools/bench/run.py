@@ -141,11 +141,11 @@ class Bench:
         remote = ("sudo bash -c 'rm -rf /tmp/bench && mkdir /tmp/bench && tar -xzf - -C /tmp/bench"
                   " && bash /tmp/bench/baseline.sh /tmp/bench/sample_app'")
         cache = apt_cache()
-        before = count_debs(cache)
+        before = debs(cache)
         self.run(step, ["ssh", "-i", conn["ansible_ssh_private_key_file"], "-p", conn["ansible_port"],
                         *conn["ansible_ssh_common_args"].split(), "-o", "BatchMode=yes",
                         f"{conn['ansible_user']}@{conn['ansible_host']}", remote], stdin=archive.getvalue())
-        self.steps[step]["apt_downloads"] = count_debs(cache) - before
+        self.steps[step]["apt_downloads"] = fetched_during(cache, before)
 
     # -- site.yml and deploys ---------------------------------------------------
 
@@ -169,8 +169,15 @@ def apt_cache() -> Path:
     return Path(harness["__harness_apt_cache"]) / f"{SUITE}-{APT_SLOT}"
 
 
-def count_debs(cache: Path) -> int:
-    return len(list(cache.glob("*.deb"))) if cache.is_dir() else 0
+def debs(cache: Path) -> set[str]:
+    return {path.name for path in cache.glob("*.deb")} if cache.is_dir() else set()
+
+
+def fetched_during(cache: Path, before: set[str]) -> int:
+    """Packages that arrived in the cache since `before`. Only new names count:
+    site.yml's first-run unattended-upgrade deletes the .debs it installed
+    (Unattended-Upgrade::Keep-Debs-After-Install is false by default)."""
+    return len(debs(cache) - before)
 
 
 def recap_totals(output: str) -> dict:
@@ -467,9 +474,10 @@ def bench(work: Path) -> tuple[dict, dict]:
         site = HOSTS["site"]
         conn = run.host_up(site)
         inventory = site_inventory(work, site, conn)
-        cache, before = apt_cache(), count_debs(apt_cache())
+        cache = apt_cache()
+        before = debs(cache)
         run.playbook("site-cold", inventory, "site.yml")
-        run.steps["site-cold"]["apt_downloads"] = count_debs(cache) - before
+        run.steps["site-cold"]["apt_downloads"] = fetched_during(cache, before)
         if run.steps["site-cold"]["ok"]:
             run.playbook("site-rerun", inventory, "site.yml")
             strategy_env = mitogen_env(run.env)
