@@ -65,11 +65,15 @@ def log_path(step: str) -> Path:
     return LOGS / f"{step}.log"
 
 
-def molecule_running() -> bool:
-    """Whether a molecule run (`molecule test`, or one of its stages run alone) shares the machine."""
+def other_load() -> list[str]:
+    """What else shares the machine: a molecule run (`molecule test`, or one of
+    its stages run alone) and test-host containers other than ours and the demo."""
     stages = "test|create|prepare|converge|idempotence|side-effect|verify|destroy"
-    return subprocess.run(["pgrep", "-f", f"molecule ({stages})( |$)"], capture_output=True,
-                          check=False).returncode == 0
+    found = ["molecule"] if subprocess.run(["pgrep", "-f", f"molecule ({stages})( |$)"], capture_output=True,
+                                           check=False).returncode == 0 else []
+    names = subprocess.run(["docker", "ps", "--format", "{{.Names}}"], capture_output=True, text=True,
+                           check=False).stdout.split()
+    return found + sorted(n for n in names if not n.startswith("flaskstack-bench-") and n != "flaskstack-demo")
 
 
 class Bench:
@@ -78,7 +82,7 @@ class Bench:
     def __init__(self, work: Path):
         self.work = work
         self.steps: dict[str, dict] = {}
-        self.load_seen: list[str] = []
+        self.load_seen: dict[str, list[str]] = {}
         self.env = dict(os.environ, ANSIBLE_FORCE_COLOR="0", ANSIBLE_NOCOLOR="1",
                         # Facts cached by this run only: a host of the same name from
                         # an earlier bench must not lend its facts to a cold run.
@@ -108,9 +112,10 @@ class Bench:
         return ok, output
 
     def note_load(self, step: str) -> None:
-        """Remember the steps during which a molecule run was active (checked at their start and end)."""
-        if step not in self.load_seen and molecule_running():
-            self.load_seen.append(step)
+        """Remember what else ran during a step (looked at when it starts and ends)."""
+        seen = set(self.load_seen.get(step, [])) | set(other_load())
+        if seen:
+            self.load_seen[step] = sorted(seen)
 
     # -- hosts ---------------------------------------------------------------
 
@@ -453,7 +458,7 @@ def chart(report: dict, path: Path) -> None:
     right.set_xscale("log")
     served = [r["value"] for r in rows_by_unit["req/s"]] or [10]
     right.set_xlim(min(served) / 3, max(served) * 400)
-    load = "; a molecule run was active (figures under load)" if report["under_load"] else ""
+    load = "; other test runs were active (figures under load)" if report["under_load"] else ""
     fig.suptitle(f"make bench, {report['started']}{load}: only ratios from one run compare", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -530,7 +535,7 @@ def main() -> int:
     for old in [*LOGS.glob("*.log"), LOGS / "bench.json", LOGS / "bench.png"]:
         old.unlink(missing_ok=True)
     started = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
-    load_at_start = molecule_running()
+    load_at_start = other_load()
     loadavg_at_start = os.getloadavg()
     work = Path(tempfile.mkdtemp(prefix="flaskstack-bench-"))
     try:
@@ -541,8 +546,9 @@ def main() -> int:
     report = {
         "started": started,
         "finished": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-        "under_load": load_at_start or bool(timings["load_seen_at"]),
-        "molecule_running_at_steps": timings["load_seen_at"],
+        "under_load": bool(load_at_start or timings["load_seen_at"]),
+        "other_load_at_start": load_at_start,
+        "other_load_during": timings["load_seen_at"],
         "image": f"Debian {SUITE} test host (molecule/_harness), apt cache slot {APT_SLOT}",
         "cores": os.cpu_count(),
         "loadavg_at_start": [round(x, 2) for x in loadavg_at_start],
@@ -565,7 +571,9 @@ def main() -> int:
 
     print(table(report["rows"]))
     if report["under_load"]:
-        print("\nA molecule run was active during this bench: the figures were taken under load.")
+        during = sorted({what for seen in report["other_load_during"].values() for what in seen})
+        print(f"\nOther test runs shared the machine ({', '.join(sorted(set(during) | set(load_at_start)))}"
+              f"; per step in bench.json): the figures were taken under load.")
     print(f"\n{LOGS / 'bench.json'}, {LOGS / 'bench.png'}; step logs in {LOGS}/")
     if failures:
         print(f"failed: {', '.join(failures)}", file=sys.stderr)
