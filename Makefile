@@ -60,7 +60,7 @@ demo: venv images ## Converge a local bare host with site.yml over SSH
 demo-clean: venv ## Remove the demo host
 	$(BIN)/ansible-playbook molecule/_harness/demo-down.yml
 
-bench: venv images ## Time site.yml against a plain shell script on fresh hosts
+bench: venv images ## Speed figures of issue 13 on fresh hosts (table, .logs/bench/bench.json and .png)
 	$(BIN)/python tools/bench/run.py
 
 audit: venv ## lynis hardening index and service sandbox exposure of the demo host (after make demo)
