@@ -14,6 +14,12 @@ STAMP := $(VENV)/.installed
 SCAN_VENV := .venv-scan
 SCAN_STAMP := $(SCAN_VENV)/.installed
 export PATH := $(BIN):$(PATH)
+# MITOGEN=1 (any target): playbooks run with mitogen's linear strategy - opt-in,
+# never a default; `make bench` measures what it gains (README, "Faster runs").
+ifdef MITOGEN
+export ANSIBLE_STRATEGY_PLUGINS := $(shell $(BIN)/python -c 'import ansible_mitogen, os; print(os.path.join(os.path.dirname(ansible_mitogen.__file__), "plugins", "strategy"))')
+export ANSIBLE_STRATEGY := mitogen_linear
+endif
 export ANSIBLE_FORCE_COLOR ?= 0
 export PY_COLORS ?= 0
 
