@@ -327,23 +327,28 @@ def new_lock_deploy(tmp_path_factory):
         loops = {name: stack.enter_context(request_loop(h)) for name, h in hosts.items()}
         result = ansible_playbook("playbooks/deploy.yml", "all",
                                   {"flask_app_source": str(source), "flaskstack_deploy_serial": len(hosts)})
-    return result, before, loops
+    # read now: later tests on a host (its drills) deploy again
+    after = {name: (current_release(h), main_pid(h)) for name, h in hosts.items()}
+    venvs = {name: (venv_of(h, before[name][0]), venv_of(h, after[name][0])) for name, h in hosts.items()}
+    kept = {name: h.file(venvs[name][0]).is_directory for name, h in hosts.items()}
+    return result, before, after, venvs, kept, loops
 
 
 def test_a_new_lock_file_restarts_gunicorn_without_failed_requests(host, new_lock_deploy):
     """A changed lock gets a new venv beside the live one and a restart; the socket
     unit holds connections while the new master starts."""
-    result, before, loops = new_lock_deploy
+    result, before, after, venvs, kept, loops = new_lock_deploy
     name = host.backend.get_hostname()
-    (release_before, pid_before), loop = before[name], loops[name]
+    (release_before, pid_before), (release_after, pid_after) = before[name], after[name]
+    venv_before, venv_after = venvs[name]
+    loop = loops[name]
     assert result.returncode == 0, result.stdout[-3000:]
     print(f"\n{name}: {loop['ok']} requests during the restart deploy, {loop['failed']} failed")
     assert loop["failed"] == 0, loop
-    after = current_release(host)
-    assert after != release_before
-    assert main_pid(host) != pid_before
-    assert venv_of(host, after) != venv_of(host, release_before)
-    assert host.file(venv_of(host, release_before)).is_directory  # the old venv stays for a rollback
+    assert release_after != release_before
+    assert pid_after != pid_before
+    assert venv_after != venv_before
+    assert kept[name]  # the old venv stays for a rollback
 
 
 @pytest.fixture(scope="module")
