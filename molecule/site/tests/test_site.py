@@ -312,12 +312,17 @@ def scenario_hosts() -> dict:
     return {h.backend.get_hostname(): h for h in hosts}
 
 
+def serving_now(hosts: dict) -> dict:
+    """Host name -> (live release, gunicorn's main PID), read now."""
+    return {name: (current_release(h), main_pid(h)) for name, h in hosts.items()}
+
+
 @pytest.fixture(scope="session")
 def new_lock_deploy(tmp_path_factory):
     """One deploy of a release with a new lock file to every host at once (each is its own
     all-in-one site, so all switch in one batch), a request loop running on each meanwhile."""
     hosts = scenario_hosts()
-    before = {name: (current_release(h), main_pid(h)) for name, h in hosts.items()}
+    before = serving_now(hosts)
     source = app_copy(tmp_path_factory.mktemp("newlock"), f"release-new-lock-{time.time_ns()}")
     test_lock = (PROJECT / "sample_app" / "requirements-test.txt").read_text()
     extra = test_lock[test_lock.index("iniconfig=="):].split("\n    # via")[0]
@@ -328,7 +333,7 @@ def new_lock_deploy(tmp_path_factory):
         result = ansible_playbook("playbooks/deploy.yml", "all",
                                   {"flask_app_source": str(source), "flaskstack_deploy_serial": len(hosts)})
     # read now: later tests on a host (its drills) deploy again
-    after = {name: (current_release(h), main_pid(h)) for name, h in hosts.items()}
+    after = serving_now(hosts)
     venvs = {name: (venv_of(h, before[name][0]), venv_of(h, after[name][0])) for name, h in hosts.items()}
     kept = {name: h.file(venvs[name][0]).is_directory for name, h in hosts.items()}
     return result, before, after, venvs, kept, loops

@@ -22,7 +22,7 @@ import pytest
 
 sys.path.insert(0, os.environ["FLASKSTACK_HARNESS"])
 sys.path.insert(0, str(Path(__file__).parent))
-from test_site import current_release, main_pid, request, request_loop, scenario_hosts  # noqa: E402
+from test_site import current_release, main_pid, request, request_loop, scenario_hosts, serving_now  # noqa: E402
 from testlib import PROJECT, ansible_playbook  # noqa: E402
 
 testinfra_hosts = ["all"]
@@ -164,15 +164,15 @@ def incomplete_lock_deploys(tinyboard_site, tmp_path_factory):
     lock = source / "requirements.txt"
     lock.write_text(lock.read_text().replace("blinker==1.9.0\n", ""))
     hosts = scenario_hosts()
-    before = {name: (current_release(h), main_pid(h)) for name, h in hosts.items()}
+    before = serving_now(hosts)
     with concurrent.futures.ThreadPoolExecutor(len(hosts)) as pool:
         results = dict(zip(hosts, pool.map(lambda h: deploy(h, source), hosts.values())))
     # read now: later tests on a host (its drills) switch releases themselves
-    after = {name: (current_release(h), main_pid(h)) for name, h in hosts.items()}
+    after = serving_now(hosts)
     return results, before, after
 
 
-def test_a_package_missing_for_the_hosts_python_is_refused_before_the_switch(host, incomplete_lock_deploys):
+def test_a_package_missing_for_the_hosts_python_is_refused_before_the_switch(host, tinyboard, incomplete_lock_deploys):
     results, before, after = incomplete_lock_deploys
     name = host.backend.get_hostname()
     result = results[name]
