@@ -181,6 +181,32 @@ def test_firewall_rules_for_digitalocean_one_per_port_with_tag_or_address_source
     ]
 
 
+SYSTEMCTL_SHOW = (
+    "Id=dbus.service\nActiveState=active\nUnitFileState=static\n\n"
+    "Id=fail2ban.service\nActiveState=active\nUnitFileState=enabled\n\n"
+    "Id=sysstat.service\nActiveState=activating\nUnitFileState=enabled\n\n"
+    "Id=ssh.service\nActiveState=active\nUnitFileState=disabled\n\n"
+    "Id=nosuch.service\nActiveState=inactive\nUnitFileState=\n"
+)
+
+
+def test_unit_states_name_only_what_holds_for_each_unit():
+    from plugins.filter.systemd import unit_states  # noqa: PLC0415
+    assert unit_states(SYSTEMCTL_SHOW) == {
+        "dbus.service": ["active"],
+        "fail2ban.service": ["active", "enabled"],
+        "sysstat.service": ["enabled"],
+        "ssh.service": ["active"],
+        "nosuch.service": [],
+    }
+
+
+def test_unit_states_of_no_read_is_empty_so_every_guarded_task_acts():
+    from plugins.filter.systemd import unit_states  # noqa: PLC0415
+    assert unit_states("") == {}
+    assert unit_states(None) == {}
+
+
 def _systemd_exposure(tmp_path, levels: dict, limit: float):
     """Run the systemd_exposure module on the controller with a stand-in systemd-analyze that
     prints LEVELS the way the real one does."""

@@ -7,10 +7,14 @@ security upgrades run - not whether a file was written.
 
 import os
 import subprocess
+import sys
 import time
 
 import pytest
 import yaml
+
+sys.path.insert(0, os.environ["FLASKSTACK_HARNESS"])
+from testlib import converge  # noqa: E402
 
 testinfra_hosts = ["all"]
 
@@ -259,3 +263,26 @@ def test_kernel_parameters(host):
     config = host.check_output("systemd-analyze cat-config sysctl.d")
     assert "net.ipv4.conf.all.rp_filter = 1" in config
     assert "vm.swappiness = 10" in config
+
+
+def test_a_rerun_repairs_what_was_changed_by_hand(host):
+    """A re-run reads the firewall and the services once and acts only where the
+    read differs: rules deleted, a policy opened, the firewall and fail2ban
+    stopped and disabled by hand are all put back by the next converge."""
+    with host.sudo():
+        host.check_output("ufw delete allow 443/tcp")
+        host.check_output("ufw delete allow from 10.0.0.0/8 to any port 51820 proto udp")
+        host.check_output("sed -i 's/^DEFAULT_FORWARD_POLICY=.*/DEFAULT_FORWARD_POLICY=\"ACCEPT\"/' /etc/default/ufw")
+        host.check_output("systemctl disable --now fail2ban.service")
+        host.check_output("ufw disable")
+    result = converge(host.backend.get_hostname(), flags=["--tags", "system,firewall,fail2ban"])
+    assert result.returncode == 0, result.stdout[-3000:]
+    with host.sudo():
+        status = host.check_output("ufw status verbose")
+        added = host.check_output("ufw show added")
+    assert "Status: active" in status
+    assert "deny (routed)" in status
+    assert "ufw allow 443/tcp comment 'HTTPS'" in added
+    assert "ufw allow from 10.0.0.0/8 to any port 51820 proto udp comment 'VPN from the private network'" in added
+    fail2ban = host.service("fail2ban")
+    assert fail2ban.is_running and fail2ban.is_enabled
