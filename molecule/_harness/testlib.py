@@ -32,6 +32,15 @@ def converge(host: str, extra_vars: dict | None = None, **kwargs) -> subprocess.
     return ansible_playbook(playbook, host, extra_vars, **kwargs)
 
 
+def scenario_hosts() -> dict:
+    """Every host of the scenario by name (testinfra hosts), for tests that act on
+    several at once or look at one from another."""
+    import testinfra  # noqa: PLC0415 - only the verifier's environment has it
+
+    hosts = testinfra.get_hosts(["ansible://all"], ansible_inventory=os.environ["MOLECULE_INVENTORY_FILE"])
+    return {h.backend.get_hostname(): h for h in hosts}
+
+
 def listening_addresses(host, port: int) -> set[str]:
     """Local addresses with a TCP listener on `port` on a testinfra host."""
     with host.sudo():

@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 sys.path.insert(0, os.environ["FLASKSTACK_HARNESS"])
-from testlib import converge  # noqa: E402
+from testlib import converge, scenario_hosts  # noqa: E402
 
 testinfra_hosts = ["all"]
 
@@ -265,17 +265,25 @@ def test_kernel_parameters(host):
     assert "vm.swappiness = 10" in config
 
 
-def test_a_rerun_repairs_what_was_changed_by_hand(host):
-    """A re-run reads the firewall and the services once and acts only where the
-    read differs: rules deleted, a policy opened, the firewall and fail2ban
-    stopped and disabled by hand are all put back by the next converge."""
-    with host.sudo():
-        host.check_output("ufw delete allow 443/tcp")
-        host.check_output("ufw delete allow from 10.0.0.0/8 to any port 51820 proto udp")
-        host.check_output("sed -i 's/^DEFAULT_FORWARD_POLICY=.*/DEFAULT_FORWARD_POLICY=\"ACCEPT\"/' /etc/default/ufw")
-        host.check_output("systemctl disable --now fail2ban.service")
-        host.check_output("ufw disable")
-    result = converge(host.backend.get_hostname(), flags=["--tags", "system,firewall,fail2ban"])
+@pytest.fixture(scope="session")
+def repaired_by_a_rerun():
+    """Every host changed by hand the same way, then one converge for all of them.
+
+    A re-run reads the firewall and the kept services once and acts only where
+    the read differs; this is what it must still act on: rules deleted, a policy
+    opened, the firewall and fail2ban stopped and disabled."""
+    for host in scenario_hosts().values():
+        with host.sudo():
+            host.check_output("ufw delete allow 443/tcp")
+            host.check_output("ufw delete allow from 10.0.0.0/8 to any port 51820 proto udp")
+            host.check_output("sed -i 's/^DEFAULT_FORWARD_POLICY=.*/DEFAULT_FORWARD_POLICY=\"ACCEPT\"/' /etc/default/ufw")
+            host.check_output("systemctl disable --now fail2ban.service")
+            host.check_output("ufw disable")
+    return converge("all")
+
+
+def test_a_rerun_repairs_what_was_changed_by_hand(host, repaired_by_a_rerun):
+    result = repaired_by_a_rerun
     assert result.returncode == 0, result.stdout[-3000:]
     with host.sudo():
         status = host.check_output("ufw status verbose")

@@ -18,11 +18,10 @@ import time
 from pathlib import Path
 
 import pytest
-import testinfra
 import yaml
 
 sys.path.insert(0, os.environ["FLASKSTACK_HARNESS"])
-from testlib import PROJECT, ansible_playbook  # noqa: E402
+from testlib import PROJECT, ansible_playbook, scenario_hosts  # noqa: E402
 
 testinfra_hosts = ["fleet-lb"]
 
@@ -99,13 +98,9 @@ except OSError:
 '''
 
 
-def other(name: str):
-    return testinfra.get_host(f"ansible://{name}", ansible_inventory=os.environ["MOLECULE_INVENTORY_FILE"])
-
-
 @pytest.fixture(scope="module")
 def fleet():
-    return {name: other(name) for name in ADDRESSES}
+    return scenario_hosts()
 
 
 @pytest.fixture(scope="module")

@@ -16,10 +16,9 @@ import time
 from pathlib import Path
 
 import pytest
-import testinfra
 
 sys.path.insert(0, os.environ["FLASKSTACK_HARNESS"])
-from testlib import PROJECT, ansible_playbook  # noqa: E402
+from testlib import PROJECT, ansible_playbook, scenario_hosts  # noqa: E402
 
 testinfra_hosts = ["all"]
 
@@ -304,12 +303,6 @@ def test_a_second_release_deploys_with_zero_failed_requests(host, drill, tmp_pat
     assert loop["releases"] == sorted([first, second])  # served by both, one after the other
     assert venv_of(host, second) == venv_of(host, first)  # reused, not rebuilt
     assert request(host, path="/health")["json"]["release"] == second
-
-
-def scenario_hosts() -> dict:
-    """Every host of the scenario by name, for drills that act on all of them at once."""
-    hosts = testinfra.get_hosts(["ansible://all"], ansible_inventory=os.environ["MOLECULE_INVENTORY_FILE"])
-    return {h.backend.get_hostname(): h for h in hosts}
 
 
 def serving_now(hosts: dict) -> dict:
