@@ -207,6 +207,103 @@ def test_unit_states_of_no_read_is_empty_so_every_guarded_task_acts():
     assert unit_states(None) == {}
 
 
+def _known(path: str, data: bytes, **state) -> dict:
+    return {path: {"exists": True, "isreg": True, "islnk": False, "mode": "0644", "owner": "root",
+                   "group": "root", "checksum": __import__("hashlib").sha1(data).hexdigest(), **state}}
+
+
+def test_a_file_already_in_place_needs_no_call():
+    from plugins.plugin_utils.known_files import in_place  # noqa: PLC0415
+    args = {"src": "jail.local.j2", "dest": "/etc/x", "owner": "root", "group": "root", "mode": "0644",
+            "validate": "true %s", "known": {}}
+    assert in_place(args, _known("/etc/x", b"a\n"), "a\n")
+    assert in_place({**args, "mode": 0o644}, _known("/etc/x", b"a\n"), b"a\n")  # YAML's int form
+    assert in_place({"dest": "/etc/x", "content": "a\n"}, _known("/etc/x", b"a\n", mode="0600", owner="x"), "a\n")
+
+
+def test_any_difference_or_doubt_leaves_it_to_the_builtin_action():
+    from plugins.plugin_utils.known_files import in_place  # noqa: PLC0415
+    args = {"src": "t.j2", "dest": "/etc/x", "owner": "root", "group": "root", "mode": "0644"}
+    known = _known("/etc/x", b"a\n")
+    assert not in_place(args, known, "b\n")  # content changed by hand
+    assert not in_place(args, _known("/etc/x", b"a\n", mode="0600"), "a\n")  # mode changed
+    assert not in_place(args, _known("/etc/x", b"a\n", owner="nobody"), "a\n")
+    assert not in_place(args, _known("/etc/x", b"a\n", group="adm"), "a\n")
+    assert not in_place(args, {"/etc/x": {"exists": False}}, "a\n")  # not there yet
+    assert not in_place(args, _known("/etc/y", b"a\n"), "a\n")  # the read did not cover it
+    assert not in_place(args, _known("/etc/x", b"a\n", islnk=True), "a\n")  # the link would be replaced
+    assert in_place({**args, "follow": True}, _known("/etc/x", b"a\n", islnk=True), "a\n")
+    assert not in_place(args, _known("/etc/x", b"a\n", isreg=False), "a\n")
+    assert not in_place({**args, "mode": "u=rw,g=r,o=r"}, known, "a\n")  # symbolic: not compared
+    assert not in_place({**args, "attributes": "+i"}, known, "a\n")  # an option it does not understand
+    assert not in_place(args, known, None)  # could not render
+    assert not in_place(args, None, "a\n")  # no read (a --tags run that skipped it)
+
+
+def test_file_states_reads_content_mode_owner_and_links(tmp_path):
+    from plugins.modules.file_states import file_state  # noqa: PLC0415
+    target = tmp_path / "f"
+    target.write_bytes(b"a\n")
+    target.chmod(0o640)
+    (tmp_path / "link").symlink_to(target)
+    state = file_state(str(target))
+    assert state["exists"] and state["isreg"] and not state["islnk"]
+    assert state["mode"] == "0640"
+    assert state["checksum"] == __import__("hashlib").sha1(b"a\n").hexdigest()
+    assert file_state(str(tmp_path / "link"))["islnk"]
+    assert file_state(str(tmp_path / "link"))["checksum"] == state["checksum"]
+    assert file_state(str(tmp_path / "missing")) == {"exists": False}
+    assert not file_state(str(tmp_path))["isreg"]
+
+
+KNOWN_PLAY = """
+- hosts: localhost
+  gather_facts: false
+  tasks:
+    - name: Read
+      flaskstack.deploy.file_states:
+        paths: ["{{ out }}/rendered", "{{ out }}/copied"]
+      register: files_read
+    - name: Template
+      flaskstack.deploy.template:
+        src: t.j2
+        dest: "{{ out }}/rendered"
+        mode: "0640"
+        known: "{{ files_read.files }}"
+    - name: Copy
+      flaskstack.deploy.copy:
+        content: "{{ word }}\\n"
+        dest: "{{ out }}/copied"
+        mode: "0644"
+        known: "{{ files_read.files }}"
+"""
+
+
+def _known_play(tmp_path) -> list:
+    """Run KNOWN_PLAY on the controller; the template and copy tasks' results."""
+    (tmp_path / "templates").mkdir(exist_ok=True)
+    (tmp_path / "templates" / "t.j2").write_text("{{ ansible_managed | comment }}\nword={{ word }}\n")
+    (tmp_path / "play.yml").write_text(KNOWN_PLAY)
+    result = run([tool("ansible-playbook"), str(tmp_path / "play.yml"), "-e", json.dumps({"out": str(tmp_path), "word": "one"})],
+                 env={"ANSIBLE_LOAD_CALLBACK_PLUGINS": "1", "ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json"})
+    tasks = json_play_results(result.stdout)["plays"][0]["tasks"]
+    return [t["hosts"]["localhost"] for t in tasks[1:]]
+
+
+def test_template_and_copy_make_no_call_for_a_file_in_place_and_put_back_a_changed_one(tmp_path):
+    first = _known_play(tmp_path)
+    assert all(r["changed"] for r in first), first
+    again = _known_play(tmp_path)
+    assert [r.get("msg") for r in again] == ["already in place (per the role's read of its files)"] * 2, again
+    assert not any(r["changed"] for r in again)
+    (tmp_path / "rendered").write_text("changed by hand\n")
+    (tmp_path / "copied").chmod(0o600)
+    repaired = _known_play(tmp_path)
+    assert all(r["changed"] for r in repaired), repaired
+    assert (tmp_path / "rendered").read_text().endswith("word=one\n")
+    assert (tmp_path / "copied").stat().st_mode & 0o777 == 0o644
+
+
 def _systemd_exposure(tmp_path, levels: dict, limit: float):
     """Run the systemd_exposure module on the controller with a stand-in systemd-analyze that
     prints LEVELS the way the real one does."""

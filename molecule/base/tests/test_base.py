@@ -269,9 +269,10 @@ def test_kernel_parameters(host):
 def repaired_by_a_rerun():
     """Every host changed by hand the same way, then one converge for all of them.
 
-    A re-run reads the firewall and the kept services once and acts only where
-    the read differs; this is what it must still act on: rules deleted, a policy
-    opened, the firewall and fail2ban stopped and disabled."""
+    A re-run reads the firewall, the kept services and the files base writes
+    once and acts only where the read differs; this is what it must still act
+    on: rules deleted, a policy opened, the firewall and fail2ban stopped and
+    disabled, a line added to a written file, a file's mode changed."""
     for host in scenario_hosts().values():
         with host.sudo():
             host.check_output("ufw delete allow 443/tcp")
@@ -279,6 +280,8 @@ def repaired_by_a_rerun():
             host.check_output("sed -i 's/^DEFAULT_FORWARD_POLICY=.*/DEFAULT_FORWARD_POLICY=\"ACCEPT\"/' /etc/default/ufw")
             host.check_output("systemctl disable --now fail2ban.service")
             host.check_output("ufw disable")
+            host.check_output("echo '# added by hand' >> /etc/fail2ban/jail.d/50-flaskstack.local")
+            host.check_output("chmod 0600 /etc/issue.net")
     return converge("all")
 
 
@@ -294,3 +297,6 @@ def test_a_rerun_repairs_what_was_changed_by_hand(host, repaired_by_a_rerun):
     assert "ufw allow from 10.0.0.0/8 to any port 51820 proto udp comment 'VPN from the private network'" in added
     fail2ban = host.service("fail2ban")
     assert fail2ban.is_running and fail2ban.is_enabled
+    with host.sudo():
+        assert "# added by hand" not in host.file("/etc/fail2ban/jail.d/50-flaskstack.local").content_string
+    assert host.file("/etc/issue.net").mode == 0o644

@@ -1,0 +1,88 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Documentation of the flaskstack.deploy.copy action (plugins/action/copy.py)."""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: copy
+short_description: ansible.builtin.copy that makes no call to the host for a file already in place
+description:
+  - M(ansible.builtin.copy) with one more option, I(known), the registered C(files) of a
+    M(flaskstack.deploy.file_states) read of the role's files.
+  - When I(content), or the single file I(src) of the role, has exactly the checksum of the file
+    on the host and its I(mode), I(owner) and I(group) are the ones asked for, the task is C(ok)
+    without a call to the host. Anything else (a difference, a path the read did not cover, a
+    directory, C(remote_src), an option other than those below, a link that would be replaced)
+    is M(ansible.builtin.copy) itself, so a file changed by hand is still put back.
+  - Every option of M(ansible.builtin.copy) is accepted and passed on.
+version_added: 1.0.0
+author: flaskstack.deploy contributors
+options:
+  src:
+    description: File of the role (C(files/)), as M(ansible.builtin.copy) finds it.
+    type: path
+  content:
+    description: The file's content, instead of I(src).
+    type: raw
+  dest:
+    description: Path on the host.
+    type: path
+    required: true
+  known:
+    description: The C(files) returned by M(flaskstack.deploy.file_states) for paths including I(dest).
+    type: dict
+  owner:
+    description: Owner name.
+    type: str
+  group:
+    description: Group name.
+    type: str
+  mode:
+    description: Octal mode (C("0644")); a symbolic mode is passed on and never compared.
+    type: raw
+  follow:
+    description: Write through a link at I(dest).
+    type: bool
+    default: false
+  validate:
+    description: Command checking the new file (C(%s)) before it replaces I(dest).
+    type: str
+  backup:
+    description: Keep a copy of the replaced file.
+    type: bool
+    default: false
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+"""
+
+EXAMPLES = r"""
+- name: Read the files this role writes (read-only)
+  flaskstack.deploy.file_states:
+    paths: [/etc/issue]
+  register: files_read
+
+- name: Show the legal banner
+  flaskstack.deploy.copy:
+    content: "Authorised use only.\n"
+    dest: /etc/issue
+    owner: root
+    group: root
+    mode: "0644"
+    known: "{{ files_read.files | default({}) }}"
+"""
+
+RETURN = r"""
+dest:
+  description: Path on the host.
+  returned: success
+  type: str
+checksum:
+  description: SHA-1 of the file's content.
+  returned: success
+  type: str
+"""
