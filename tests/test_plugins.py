@@ -191,7 +191,7 @@ SYSTEMCTL_SHOW = (
 
 
 def test_unit_states_name_only_what_holds_for_each_unit():
-    from plugins.filter.systemd import unit_states  # noqa: PLC0415
+    from plugins.modules.host_state import unit_states  # noqa: PLC0415
     assert unit_states(SYSTEMCTL_SHOW) == {
         "dbus.service": ["active"],
         "fail2ban.service": ["active", "enabled"],
@@ -202,9 +202,16 @@ def test_unit_states_name_only_what_holds_for_each_unit():
 
 
 def test_unit_states_of_no_read_is_empty_so_every_guarded_task_acts():
-    from plugins.filter.systemd import unit_states  # noqa: PLC0415
+    from plugins.modules.host_state import unit_states  # noqa: PLC0415
     assert unit_states("") == {}
     assert unit_states(None) == {}
+
+
+def test_only_packages_dpkg_calls_installed_count_as_installed():
+    from plugins.modules.host_state import installed_packages  # noqa: PLC0415
+    listed = "nginx\tii \nfail2ban\trc \nredis-server\tiU \n"
+    assert installed_packages(listed) == {"nginx"}
+    assert installed_packages("") == set()
 
 
 def _known(path: str, data: bytes, **state) -> dict:
@@ -240,8 +247,8 @@ def test_any_difference_or_doubt_leaves_it_to_the_builtin_action():
     assert not in_place(args, None, "a\n")  # no read (a --tags run that skipped it)
 
 
-def test_file_states_reads_content_mode_owner_and_links(tmp_path):
-    from plugins.modules.file_states import file_state  # noqa: PLC0415
+def test_host_state_reads_content_mode_owner_and_links(tmp_path):
+    from plugins.modules.host_state import file_state  # noqa: PLC0415
     target = tmp_path / "f"
     target.write_bytes(b"a\n")
     target.chmod(0o640)
@@ -261,8 +268,9 @@ KNOWN_PLAY = """
   gather_facts: false
   tasks:
     - name: Read
-      flaskstack.deploy.file_states:
-        paths: ["{{ out }}/rendered", "{{ out }}/copied"]
+      flaskstack.deploy.host_state:
+        files: ["{{ out }}/rendered", "{{ out }}/copied"]
+        packages: [dpkg, flaskstack-no-such-package]
       register: files_read
     - name: Template
       flaskstack.deploy.template:
@@ -287,18 +295,20 @@ def _known_play(tmp_path) -> list:
     result = run([tool("ansible-playbook"), str(tmp_path / "play.yml"), "-e", json.dumps({"out": str(tmp_path), "word": "one"})],
                  env={"ANSIBLE_LOAD_CALLBACK_PLUGINS": "1", "ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json"})
     tasks = json_play_results(result.stdout)["plays"][0]["tasks"]
-    return [t["hosts"]["localhost"] for t in tasks[1:]]
+    return [t["hosts"]["localhost"] for t in tasks]
 
 
 def test_template_and_copy_make_no_call_for_a_file_in_place_and_put_back_a_changed_one(tmp_path):
-    first = _known_play(tmp_path)
+    read, *first = _known_play(tmp_path)
+    assert read["missing_packages"] == ["flaskstack-no-such-package"], read
+    assert read["files"][f"{tmp_path}/rendered"] == {"exists": False}
     assert all(r["changed"] for r in first), first
-    again = _known_play(tmp_path)
+    again = _known_play(tmp_path)[1:]
     assert [r.get("msg") for r in again] == ["already in place (per the role's read of its files)"] * 2, again
     assert not any(r["changed"] for r in again)
     (tmp_path / "rendered").write_text("changed by hand\n")
     (tmp_path / "copied").chmod(0o600)
-    repaired = _known_play(tmp_path)
+    repaired = _known_play(tmp_path)[1:]
     assert all(r["changed"] for r in repaired), repaired
     assert (tmp_path / "rendered").read_text().endswith("word=one\n")
     assert (tmp_path / "copied").stat().st_mode & 0o777 == 0o644

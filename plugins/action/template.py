@@ -2,7 +2,7 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """ansible.builtin.template that makes no call to the host for a file already in place.
 
-A role reads the files it writes once (flaskstack.deploy.file_states) and passes
+A role reads the files it writes once (flaskstack.deploy.host_state) and passes
 the result as ``known``. When the template, rendered here on the controller,
 has exactly the checksum of the file on the host and the mode and owner asked
 for, the task reports ``ok`` without contacting the host; otherwise (a

@@ -10,7 +10,7 @@ module: copy
 short_description: ansible.builtin.copy that makes no call to the host for a file already in place
 description:
   - M(ansible.builtin.copy) with one more option, I(known), the registered C(files) of a
-    M(flaskstack.deploy.file_states) read of the role's files.
+    M(flaskstack.deploy.host_state) read of the role's files.
   - When I(content), or the single file I(src) of the role, has exactly the checksum of the file
     on the host and its I(mode), I(owner) and I(group) are the ones asked for, the task is C(ok)
     without a call to the host. Anything else (a difference, a path the read did not cover, a
@@ -31,7 +31,7 @@ options:
     type: path
     required: true
   known:
-    description: The C(files) returned by M(flaskstack.deploy.file_states) for paths including I(dest).
+    description: The C(files) returned by M(flaskstack.deploy.host_state) for paths including I(dest).
     type: dict
   owner:
     description: Owner name.
@@ -62,8 +62,8 @@ attributes:
 
 EXAMPLES = r"""
 - name: Read the files this role writes (read-only)
-  flaskstack.deploy.file_states:
-    paths: [/etc/issue]
+  flaskstack.deploy.host_state:
+    files: [/etc/issue]
   register: files_read
 
 - name: Show the legal banner

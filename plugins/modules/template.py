@@ -10,7 +10,7 @@ module: template
 short_description: ansible.builtin.template that makes no call to the host for a file already in place
 description:
   - M(ansible.builtin.template) with one more option, I(known), the registered C(files) of a
-    M(flaskstack.deploy.file_states) read of the role's files.
+    M(flaskstack.deploy.host_state) read of the role's files.
   - When the template rendered on the controller has exactly the checksum of the file on the host
     and its I(mode), I(owner) and I(group) are the ones asked for, the task is C(ok) without a
     call to the host (two calls otherwise, a stat and an attribute check). Anything else (a
@@ -30,7 +30,7 @@ options:
     type: path
     required: true
   known:
-    description: The C(files) returned by M(flaskstack.deploy.file_states) for paths including I(dest).
+    description: The C(files) returned by M(flaskstack.deploy.host_state) for paths including I(dest).
     type: dict
   owner:
     description: Owner name.
@@ -61,8 +61,8 @@ attributes:
 
 EXAMPLES = r"""
 - name: Read the files this role writes (read-only)
-  flaskstack.deploy.file_states:
-    paths: [/etc/fail2ban/jail.d/50-flaskstack.local]
+  flaskstack.deploy.host_state:
+    files: [/etc/fail2ban/jail.d/50-flaskstack.local]
   register: files_read
 
 - name: Configure fail2ban

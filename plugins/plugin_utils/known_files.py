@@ -3,7 +3,7 @@
 """Whether a file a task would write is already in place, per a role's one read of its files.
 
 Shared by the flaskstack.deploy.template and flaskstack.deploy.copy actions. The
-read is the ``files`` result of flaskstack.deploy.file_states. Anything this
+read is the ``files`` result of flaskstack.deploy.host_state. Anything this
 cannot decide for certain answers False, so the builtin action runs.
 """
 
