@@ -20,43 +20,12 @@ description:
   - Every option of M(ansible.builtin.template) is accepted and passed on.
 version_added: 1.0.0
 author: flaskstack.deploy contributors
+extends_documentation_fragment: [flaskstack.deploy.known_files]
 options:
   src:
     description: Template file, found as M(ansible.builtin.template) finds it.
     type: path
     required: true
-  dest:
-    description: Path on the host.
-    type: path
-    required: true
-  known:
-    description: The C(files) returned by M(flaskstack.deploy.host_state) for paths including I(dest).
-    type: dict
-  owner:
-    description: Owner name.
-    type: str
-  group:
-    description: Group name.
-    type: str
-  mode:
-    description: Octal mode (C("0644")); a symbolic mode is passed on and never compared.
-    type: raw
-  follow:
-    description: Write through a link at I(dest).
-    type: bool
-    default: false
-  validate:
-    description: Command checking the new file (C(%s)) before it replaces I(dest).
-    type: str
-  backup:
-    description: Keep a copy of the replaced file.
-    type: bool
-    default: false
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: full
 """
 
 EXAMPLES = r"""
