@@ -348,7 +348,8 @@ def serving(container: str, log: Path) -> dict:
 # -- the report ----------------------------------------------------------------
 
 def ratio(a: float | None, b: float | None) -> float | None:
-    return round(a / b, 2) if a is not None and b else None
+    """a/b to three places: targets are compared on this, so 0.796 is not 0.8."""
+    return round(a / b, 3) if a is not None and b else None
 
 
 def scaled(value: float | None, factor: float) -> float | None:
@@ -418,7 +419,7 @@ def table(report_rows: list[dict]) -> str:
     def cell(row: dict) -> list[str]:
         value = "failed/not run" if row["value"] is None else (
             f"{row['value']:.1f} {row['unit']}" if row["unit"] == "s" else f"{row['value']:,.0f} {row['unit']}")
-        share = f"{row['ratio']:.2f}x {row['of']}" if row["ratio"] is not None else ""
+        share = f"{row['ratio']:.3g}x {row['of']}" if row["ratio"] is not None else ""
         verdict = {True: "met", False: "NOT MET", None: ""}[row["met"]]
         return [row["figure"], value, share, row["target"], verdict]
 
@@ -448,7 +449,7 @@ def chart(report: dict, path: Path) -> None:
         for bar, r in zip(bars, data):
             label = f"{r['value']:,.1f}" if unit == "s" else f"{r['value']:,.0f}"
             if r["ratio"] is not None:
-                label += f"  ({r['ratio']:.2f}x {r['of']})"
+                label += f"  ({r['ratio']:.3g}x {r['of']})"
             axis.annotate(label, (bar.get_width(), bar.get_y() + bar.get_height() / 2),
                           xytext=(3, 0), textcoords="offset points", va="center", fontsize=8)
         axis.set_xlabel("seconds (| target; green: met, red: missed, grey: no target)" if unit == "s"
