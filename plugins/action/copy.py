@@ -14,21 +14,13 @@ import os
 
 from ansible.plugins.action.copy import ActionModule as CopyAction
 
-from ansible_collections.flaskstack.deploy.plugins.plugin_utils.known_files import in_place, unchanged_result
+from ansible_collections.flaskstack.deploy.plugins.plugin_utils.known_files import KnownFilesAction
 
 
-class ActionModule(CopyAction):
+class ActionModule(KnownFilesAction, CopyAction):
     """flaskstack.deploy.copy: ansible.builtin.copy plus ``known``."""
 
-    def run(self, tmp=None, task_vars=None):
-        task_vars = task_vars if task_vars is not None else {}
-        args = dict(self._task.args)
-        known = self._task.args.pop("known", None)
-        if known and in_place(args, known, self._data(args) if args.get("dest") in known else None):
-            return unchanged_result(args, known)
-        return super().run(tmp, task_vars)
-
-    def _data(self, args: dict):
+    def _known_data(self, args: dict, task_vars: dict):
         """The bytes the builtin action would write, or None when it is not a plain file."""
         if args.get("content") is not None:
             content = args["content"]

@@ -15,23 +15,16 @@ from __future__ import annotations
 
 from ansible.plugins.action.template import ActionModule as TemplateAction
 
-from ansible_collections.flaskstack.deploy.plugins.plugin_utils.known_files import in_place, unchanged_result
+from ansible_collections.flaskstack.deploy.plugins.plugin_utils.known_files import KnownFilesAction
 
 
-class ActionModule(TemplateAction):
+class ActionModule(KnownFilesAction, TemplateAction):
     """flaskstack.deploy.template: ansible.builtin.template plus ``known``."""
 
-    def run(self, tmp=None, task_vars=None):
-        task_vars = task_vars if task_vars is not None else {}
-        args = dict(self._task.args)
-        known = self._task.args.pop("known", None)
-        if known and in_place(args, known, self._render(args.get("src"), task_vars) if args.get("dest") in known else None):
-            return unchanged_result(args, known)
-        return super().run(tmp, task_vars)
-
-    def _render(self, src, task_vars):
+    def _known_data(self, args: dict, task_vars: dict):
         """The template rendered on the controller the way the template lookup does; None on any
         error (the builtin action then renders it itself and reports the error its own way)."""
+        src = args.get("src")
         if not isinstance(src, str):
             return None
         try:
