@@ -40,6 +40,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import jinja2
 import yaml
 
 REPO = Path(__file__).resolve().parents[2]
@@ -301,13 +302,18 @@ def live_app(container: str) -> dict:
 def serving(container: str, log: Path) -> dict:
     """Requests/s inside the host: nginx + TLS vs a bare gunicorn of the live
     release with the same workers, and a static file from nginx vs Flask."""
-    web = yaml.safe_load((REPO / "inventories" / "local" / "group_vars" / "web" / "main.yml").read_text())
+    settings = REPO / "inventories" / "local" / "group_vars"
+    web = yaml.safe_load((settings / "web" / "main.yml").read_text())
+    site = yaml.safe_load((settings / "all" / "main.yml").read_text())
     name = web["nginx_server_names"][0]
+    static_root = web["nginx_static_root"]
+    while "{{" in static_root:  # as the inventory composes it from the site's settings
+        static_root = jinja2.Template(static_root).render(site)
     on_host(container, "command -v wrk >/dev/null || { export DEBIAN_FRONTEND=noninteractive; "
                        "apt-get install -y -q --no-install-recommends wrk || "
                        "{ apt-get update -q && apt-get install -y -q --no-install-recommends wrk; }; }")
     app = live_app(container)
-    static = min(on_host(container, f"ls {shlex.quote(web['nginx_static_root'])}").split())
+    static = min(on_host(container, f"ls {shlex.quote(static_root)}").split())
     port = free_port(container)
     figures: dict = {"server_name": name, "workers": app["workers"], "bare_port": port,
                      "wrk": f"{' '.join(WRK)} -d{WRK_SECONDS}s (after {WRK_WARMUP_S} s warm-up)"}

@@ -29,6 +29,9 @@ SCENARIO = Path(__file__).resolve().parents[1]
 ADDRESSES = {name: yaml.safe_load((SCENARIO / "host_vars" / f"{name}.yml").read_text())["flaskstack_private_ip"]
              for name in ("fleet-lb", "fleet-web1", "fleet-web2", "fleet-db", "fleet-cache")}
 APP_HOSTS = ("fleet-web1", "fleet-web2")
+# The site's settings (vars/site.yml): where the app and the certificate live.
+SETTINGS = yaml.safe_load((SCENARIO / "vars" / "site.yml").read_text())
+APP_ROOT = SETTINGS["flaskstack_app_root"]
 CLIENT_HOST = "fleet-cache"
 
 # Runs on the client host: N HTTPS requests to shop.test (the balancer),
@@ -118,11 +121,11 @@ def through_lb(fleet, acme_root, path="/health", count=1, method="GET") -> list[
 
 
 def current_release(app_host) -> str:
-    return os.path.basename(app_host.file("/srv/flaskapp/current").linked_to)
+    return os.path.basename(app_host.file(f"{APP_ROOT}/current").linked_to)
 
 
 def releases_on_disk(app_host) -> set[str]:
-    return set(app_host.file("/srv/flaskapp/releases").listdir())
+    return set(app_host.file(f"{APP_ROOT}/releases").listdir())
 
 
 def wait_until(check, seconds: float, what: str):
@@ -203,6 +206,37 @@ def test_https_through_the_load_balancer_with_a_certificate_from_the_acme_ca(fle
     assert static["status"] == 200 and "immutable" in static["headers"]["Cache-Control"]
 
 
+def test_values_set_once_are_followed_by_every_role(fleet):
+    """The app root, socket, certificate directory and name and ACME webroot are set once
+    (vars/site.yml, none at its role's default): the app user's home, gunicorn, the deploy
+    and nginx on the app hosts use the root and socket; the balancer's nginx serves the
+    certificate where the letsencrypt role keeps it and answers ACME from its webroot
+    (the certificate the other tests check was issued through it)."""
+    socket = SETTINGS["flaskstack_app_socket"]
+    for name in APP_HOSTS:
+        app_host = fleet[name]
+        with app_host.sudo():
+            assert app_host.user("flaskapp").home == APP_ROOT
+            assert app_host.file(f"{APP_ROOT}/current").is_symlink
+            assert app_host.file(f"{APP_ROOT}/venvs").is_directory
+            assert app_host.socket(f"unix://{socket}").is_listening
+            unit = app_host.check_output("systemctl cat gunicorn-flaskapp.socket")
+            assert f"ListenStream={socket}" in unit, unit
+            site = app_host.check_output("nginx -T 2>/dev/null")
+            assert f"server unix:{socket}" in site
+            assert f"{APP_ROOT}/current/flaskstack_sample/static" in site
+        assert not app_host.file("/srv/flaskapp").exists
+    lb = fleet["fleet-lb"]
+    lineage = f"{SETTINGS['letsencrypt_cert_dir']}/{SETTINGS['letsencrypt_cert_name']}"
+    with lb.sudo():
+        site = lb.check_output("nginx -T 2>/dev/null")
+        assert f"ssl_certificate {lineage}/fullchain.pem;" in site, site
+        assert f"ssl_certificate_key {lineage}/privkey.pem;" in site
+        assert f"root {SETTINGS['letsencrypt_webroot']};" in site
+        assert "/etc/ssl/flaskstack" not in site and "/var/www/acme" not in site
+        assert lb.file(f"{lineage}/fullchain.pem").is_symlink  # certbot's lineage, not the placeholder
+
+
 def test_requests_spread_over_both_app_hosts(fleet, acme_root):
     answers = through_lb(fleet, acme_root, count=20)
     served = {a["json"]["host"] for a in answers if a["status"] == 200}
@@ -277,7 +311,7 @@ def test_site_yml_on_the_running_fleet_restarts_one_app_host_at_a_time(fleet):
     for name in APP_HOSTS:
         assert fleet[name].check_output("systemctl show -p MainPID --value gunicorn-flaskapp.service") != pids[name]
         with fleet[name].sudo():
-            assert "workers = 3" in fleet[name].file("/srv/flaskapp/current/gunicorn.conf.py").content_string
+            assert "workers = 3" in fleet[name].file(f"{APP_ROOT}/current/gunicorn.conf.py").content_string
     assert rotation_log(fleet)[mark:] == ONE_AT_A_TIME
 
 

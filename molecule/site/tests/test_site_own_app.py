@@ -32,7 +32,7 @@ TINYBOARD = PROJECT / "tests" / "apps" / "tinyboard"
 INPUTS = {
     "flask_app_factory": "tinyboard:create_app",
     "gunicorn_app_module": "tinyboard.server:app",
-    "nginx_static_root": "/srv/flaskapp/current/tinyboard/static",
+    "nginx_static_root": "{{ flaskstack_app_root }}/current/tinyboard/static",
     "flask_app_health_url": "http://localhost/",
     "flask_app_health_status_codes": [302],
     "flask_app_health_release_key": "",
@@ -184,24 +184,44 @@ def test_a_package_missing_for_the_hosts_python_is_refused_before_the_switch(hos
     assert after[name] == before[name]  # the same release, served by the same gunicorn master
 
 
-def test_a_lock_made_on_the_host_fits_its_python_and_deploys_with_hashes_required(host, tinyboard, tmp_path):
-    name = host.backend.get_hostname()
-    source = tinyboard_copy(tmp_path, "tinyboard-locked")
-    (source / "requirements.txt").unlink()
-    result = ansible_playbook("playbooks/lock.yml", name, {
-        "lock_host": name, "lock_requirements_in": str(source / "requirements.in")})
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
-    lock = (source / "requirements.txt").read_text()
+@pytest.fixture(scope="session")
+def host_made_locks(tinyboard_site, tmp_path_factory):
+    """On every host side by side (threads; each host's steps in order): playbooks/lock.yml
+    makes tinyboard's lock on the host, a deploy without hashes is refused with
+    flask_app_require_hashes, and the locked source deploys with it."""
+    def lock_and_deploy(name):
+        base = tmp_path_factory.mktemp(f"locked-{name}")
+        source = tinyboard_copy(base, "tinyboard-locked")
+        (source / "requirements.txt").unlink()
+        made = ansible_playbook("playbooks/lock.yml", name, {
+            "lock_host": name, "lock_requirements_in": str(source / "requirements.in")})
+        if made.returncode != 0:
+            return {"made": made}
+        host = hosts[name]
+        refused = deploy(host, tinyboard_copy(base, "tinyboard-plain"), flask_app_require_hashes=True)
+        deployed = deploy(host, source, flask_app_require_hashes=True)
+        return {"made": made, "lock": (source / "requirements.txt").read_text(),
+                "refused": refused, "deployed": deployed}
+
+    hosts = scenario_hosts()
+    with concurrent.futures.ThreadPoolExecutor(len(hosts)) as pool:
+        return dict(zip(hosts, pool.map(lock_and_deploy, hosts)))
+
+
+def test_a_lock_made_on_the_host_fits_its_python_and_deploys_with_hashes_required(host, tinyboard, host_made_locks):
+    outcome = host_made_locks[host.backend.get_hostname()]
+    made = outcome["made"]
+    assert made.returncode == 0, made.stdout[-3000:] + made.stderr[-2000:]
+    lock = outcome["lock"]
     assert "--hash=sha256:" in lock and "gunicorn==" in lock
     version = tuple(json.loads(host.check_output("python3 -c 'import sys, json; print(json.dumps(sys.version_info[:3]))'")))
     # redis needs async-timeout only below Python 3.11.3 (Debian 12 has 3.11.2)
     assert ("async-timeout==" in lock) == (version < (3, 11, 3)), (version, lock)
 
-    plain = tinyboard_copy(tmp_path, "tinyboard-plain")
-    refused = deploy(host, plain, flask_app_require_hashes=True)
+    refused = outcome["refused"]
     assert refused.returncode != 0
     assert "has no hashes and flask_app_require_hashes is true" in " ".join((refused.stdout + refused.stderr).split())
 
-    result = deploy(host, source, flask_app_require_hashes=True)
-    assert result.returncode == 0, result.stdout[-3000:]
+    deployed = outcome["deployed"]
+    assert deployed.returncode == 0, deployed.stdout[-3000:]
     assert request(host, path="/login")["status"] == 200
