@@ -6,6 +6,8 @@ import os
 import struct
 import sys
 
+import pytest
+
 from conftest import REPO, json_play_results, run, tool
 
 sys.path.insert(0, str(REPO / "plugins" / "test"))
@@ -61,10 +63,29 @@ def test_container_detection():
 sys.path.insert(0, str(REPO / "plugins" / "filter"))
 sys.path.insert(0, str(REPO / "plugins" / "test"))
 from health import describe_answer  # noqa: E402
+from inputs import with_defaults  # noqa: E402
 from readiness import is_ready_answer  # noqa: E402
 from requirements import has_hashes, unpinned_requirements  # noqa: E402
 
 PIP_FREEZE = "alembic==1.20.1\nFlask==3.1.3\nFlask-SQLAlchemy==3.1.1\ntyping_extensions==4.16.0\n"
+
+
+def test_with_defaults_fills_in_what_an_item_leaves_out_and_keeps_what_it_sets():
+    defaults = {"state": "present", "sudo": True, "ssh_keys": []}
+    items = [{"name": "alice"}, {"name": "bob", "sudo": False, "state": "absent"}]
+    assert with_defaults(items, defaults) == [
+        {"name": "alice", "state": "present", "sudo": True, "ssh_keys": []},
+        {"name": "bob", "state": "absent", "sudo": False, "ssh_keys": []},
+    ]
+    assert items[0] == {"name": "alice"}  # the input is not changed
+    assert with_defaults([], defaults) == [] and with_defaults(None, defaults) == []
+
+
+def test_with_defaults_names_an_item_that_is_not_a_dict():
+    from ansible.errors import AnsibleFilterError  # noqa: PLC0415
+
+    with pytest.raises(AnsibleFilterError, match="item 1 is a str"):
+        with_defaults([{"port": 80}, "443"], {"proto": "tcp"})
 
 
 def test_pip_freeze_output_is_pinned():
