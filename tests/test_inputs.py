@@ -61,7 +61,7 @@ CASES = {
         "postgresql", {"postgresql_users": [{"name": "shop"}]}, "missing required arguments: password"),
     "postgresql-bad-network": (
         "postgresql", {"postgresql_allowed_networks": ["10.0.0.0"]}, "CIDR"),
-    "redis-missing-password": ("redis", {}, "redis_app_password of at least 16"),
+    "redis-missing-password": ("redis", {}, "redis_app_password: must come from the vault, be at least 16 characters"),
     "redis-unknown-policy": (
         "redis", {"redis_app_password": "long-enough-redis-pass", "redis_maxmemory_policy": "sometimes"},
         "redis_maxmemory_policy"),
@@ -85,11 +85,13 @@ CASES = {
     "gunicorn-bind-without-port": ("gunicorn", {"gunicorn_bind": "0.0.0.0"}, "gunicorn_bind as 'unix:/run/...' or 'host:port'"),
     "gunicorn-unknown-worker-class": ("gunicorn", {"gunicorn_worker_class": "eventlet"}, "gunicorn_worker_class"),
     "flask_app-short-secret-key": (
-        "flask_app", {**FLASK_APP_OK, "flask_app_secret_key": "changeme"}, "flask_app_secret_key is shorter than 32"),
+        "flask_app", {**FLASK_APP_OK, "flask_app_secret_key": "changeme"}, "flask_app_secret_key: missing or shorter than 32"),
     "flask_app-sqlite": (
-        "flask_app", {**FLASK_APP_OK, "flask_app_database_url": "sqlite:////srv/app.db"}, "points at SQLite"),
+        "flask_app", {**FLASK_APP_OK, "flask_app_database_url": "sqlite:////srv/app.db"},
+        "flask_app_database_url: missing or not PostgreSQL"),
     "flask_app-debug-on": (
-        "flask_app", {**FLASK_APP_OK, "flask_app_extra_env": {"FLASK_DEBUG": "1"}}, "FLASK_DEBUG turns the Werkzeug debugger on"),
+        "flask_app", {**FLASK_APP_OK, "flask_app_extra_env": {"FLASK_DEBUG": "1"}},
+        "flask_app_extra_env.FLASK_DEBUG: debug must be off"),
     "flask_app-keep-one-release": (
         "flask_app", {**FLASK_APP_OK, "flask_app_keep_releases": 1}, "flask_app_keep_releases >= 2"),
     "flask_app-source-and-git": (
