@@ -73,6 +73,9 @@ CASES = {
     "nginx-bad-upstream": (
         "nginx", {"nginx_server_names": ["shop.example.com"], "nginx_upstream_servers": ["gunicorn"]},
         "upstreams written as unix:/path or host:port"),
+    "nginx-tls-site-without-certificate": (
+        "nginx", {"nginx_server_names": ["shop.example.com"]},
+        "needs absolute paths in nginx_tls_certificate and nginx_tls_certificate_key (got '' and '')"),
     "letsencrypt-malformed-email": (
         "letsencrypt", {"letsencrypt_domains": ["shop.example.com"], "letsencrypt_email": "ops-at-example"},
         "a valid letsencrypt_email"),
