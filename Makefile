@@ -3,6 +3,9 @@
 #   make demo            a local bare host converged with site.yml over SSH
 #   make scenario S=base one molecule scenario
 #   make lint            yamllint + ansible-lint only
+# Two ansible lines are tested: the pinned one (.venv, requirements/dev.txt) and
+# the newest users install (.venv-newest, requirements/newest.txt, Python 3.12+):
+# ansible-lint and the site scenario run under both (tests/test_lint.py, tests/test_molecule.py).
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
@@ -13,6 +16,13 @@ STAMP := $(VENV)/.installed
 # The TLS scanner (sslyze) lives in its own venv: it pins cryptography below the toolchain's.
 SCAN_VENV := .venv-scan
 SCAN_STAMP := $(SCAN_VENV)/.installed
+# The newest ansible line (ansible-core 2.21 needs Python >= 3.12): pyenv's 3.12, else python3.12 on PATH.
+NEWEST_PYTHON ?= $(firstword $(wildcard $(or $(PYENV_ROOT),$(HOME)/.pyenv)/versions/3.12.*/bin/python3) $(shell command -v python3.12))
+NEWEST_VENV := .venv-newest
+NEWEST_STAMP := $(NEWEST_VENV)/.installed
+CHECK_NEWEST_PYTHON = @test -n "$(NEWEST_PYTHON)" && "$(NEWEST_PYTHON)" -c 'import sys; sys.exit(sys.version_info < (3, 12))' \
+	|| { echo "NEWEST_PYTHON='$(NEWEST_PYTHON)' is no Python >= 3.12 (ansible-core 2.21 needs one): run make with NEWEST_PYTHON=/path/to/python3.12" >&2; exit 2; }
+LOCK_FLAGS := --generate-hashes --strip-extras --no-emit-index-url --no-emit-find-links
 export PATH := $(BIN):$(PATH)
 # MITOGEN=1 (any target): playbooks run with mitogen's linear strategy - opt-in,
 # never a default; `make bench` measures what it gains (README, "Faster runs").
@@ -38,7 +48,13 @@ $(SCAN_STAMP): requirements/scan.txt
 	$(SCAN_VENV)/bin/pip install --quiet --disable-pip-version-check --require-hashes --no-deps -r requirements/scan.txt
 	touch $@
 
-venv: $(STAMP) $(SCAN_STAMP) ## Create .venv (pinned toolchain) and .venv-scan (TLS scanner)
+$(NEWEST_STAMP): requirements/newest.txt
+	$(CHECK_NEWEST_PYTHON)
+	$(NEWEST_PYTHON) -m venv $(NEWEST_VENV)
+	$(NEWEST_VENV)/bin/pip install --quiet --disable-pip-version-check --require-hashes --no-deps -r requirements/newest.txt
+	touch $@
+
+venv: $(STAMP) $(SCAN_STAMP) $(NEWEST_STAMP) ## Create .venv (pinned toolchain), .venv-scan (TLS scanner), .venv-newest (newest ansible)
 
 engine: ## Make sure a Docker engine and debootstrap are available
 	@molecule/_harness/engine.sh
@@ -75,13 +91,16 @@ audit: venv ## lynis hardening index and service sandbox exposure of the demo ho
 docs: venv ## Regenerate role READMEs from meta/argument_specs.yml
 	$(BIN)/python tools/role_docs.py
 
-lock: ## Re-resolve requirements/{dev,scan}.txt from their .in files (hashes included)
+lock: ## Re-resolve requirements/{dev,scan,newest}.txt from their .in files (hashes included)
+	$(CHECK_NEWEST_PYTHON)
 	$(PYTHON) -m venv .cache/lockenv
 	.cache/lockenv/bin/pip install --quiet pip-tools
 	for req in dev scan; do \
-	  .cache/lockenv/bin/pip-compile --generate-hashes --strip-extras --no-emit-index-url \
-	    --no-emit-find-links -o requirements/$$req.txt requirements/$$req.in || exit 1; \
+	  .cache/lockenv/bin/pip-compile $(LOCK_FLAGS) -o requirements/$$req.txt requirements/$$req.in || exit 1; \
 	done
+	$(NEWEST_PYTHON) -m venv .cache/lockenv-newest
+	.cache/lockenv-newest/bin/pip install --quiet pip-tools
+	.cache/lockenv-newest/bin/pip-compile $(LOCK_FLAGS) -o requirements/newest.txt requirements/newest.in
 
-clean: ## Remove the venv and caches (images stay)
-	rm -rf $(VENV) $(SCAN_VENV) .cache/facts .pytest_cache
+clean: ## Remove the venvs and caches (images stay)
+	rm -rf $(VENV) $(SCAN_VENV) $(NEWEST_VENV) .cache/facts .pytest_cache

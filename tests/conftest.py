@@ -15,13 +15,22 @@ import yaml
 
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
+# The two ansible lines under test: the running venv's (pinned, requirements/dev.txt)
+# and the newest users install (.venv-newest, requirements/newest.txt; `make venv`).
+NEWEST_BIN = REPO / ".venv-newest" / "bin"
+LINES = {"pinned": BIN, "newest": NEWEST_BIN}
 ROLES = sorted(p.name for p in (REPO / "roles").iterdir() if (p / "tasks" / "main.yml").exists())
 LOG_DIR = REPO / ".logs"
 
 
-def tool(name: str) -> str:
-    """Path of a toolchain command from the running venv."""
-    return str(BIN / name)
+def tool(name: str, line: str = "pinned") -> str:
+    """Path of a toolchain command from the running venv, or from the venv of another ansible line."""
+    return str(LINES[line] / name)
+
+
+def line_env(line: str) -> dict:
+    """PATH with that line's venv first, for tools that call ansible-* by name (ansible-lint, molecule)."""
+    return {"PATH": f"{LINES[line]}:{os.environ.get('PATH', '')}"}
 
 
 def run(argv, *, cwd=REPO, env=None, timeout=1800, log_name=None):

@@ -1,6 +1,9 @@
-"""Linters as tests: yamllint (strict) and ansible-lint's production profile."""
+"""Linters as tests: yamllint (strict) and ansible-lint's production profile,
+the latter under both ansible lines (pinned and newest, tests/conftest.py LINES)."""
 
-from conftest import run, tail, tool
+import pytest
+
+from conftest import LINES, line_env, run, tail, tool
 
 
 def test_yamllint():
@@ -8,8 +11,10 @@ def test_yamllint():
     assert result.returncode == 0, tail(result.stdout + result.stderr)
 
 
-def test_ansible_lint_production_profile():
-    result = run([tool("ansible-lint"), "--profile", "production"], log_name="ansible-lint")
+@pytest.mark.parametrize("line", sorted(LINES))
+def test_ansible_lint_production_profile(line):
+    result = run([tool("ansible-lint", line), "--profile", "production"], env=line_env(line),
+                 log_name=f"ansible-lint-{line}")
     assert result.returncode == 0, tail(result.stdout + result.stderr)
 
 

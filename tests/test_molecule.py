@@ -1,6 +1,11 @@
 """Every molecule scenario, run end to end (create, converge, idempotence,
 verify, destroy) on Debian 12 and 13. Output goes to .logs/molecule-<name>.log.
 
+Ansible lines (SCENARIO_LINES, the one place that says so): `site` runs with the
+newest line's molecule and ansible (.venv-newest, first on PATH), every other
+scenario with the pinned line (the running venv). fleet also converges site.yml,
+so site.yml runs under both lines in every `make test`.
+
 Scenario secrets contain the marker `leak-canary`; it must never be printed."""
 
 import hashlib
@@ -8,9 +13,10 @@ import re
 
 import pytest
 
-from conftest import REPO, run, tail, tool
+from conftest import REPO, line_env, run, tail, tool
 
 SCENARIOS = sorted(p.parent.name for p in (REPO / "molecule").glob("*/molecule.yml"))
+SCENARIO_LINES = {"site": "newest"}  # any other scenario: "pinned"
 
 
 def scenario_secrets(scenario: str) -> str:
@@ -28,7 +34,9 @@ def scenario_secrets(scenario: str) -> str:
 @pytest.mark.molecule
 @pytest.mark.parametrize("scenario", SCENARIOS)
 def test_scenario(scenario):
-    result = run([tool("molecule"), "test", "-s", scenario], timeout=2400, log_name=f"molecule-{scenario}")
+    line = SCENARIO_LINES.get(scenario, "pinned")
+    result = run([tool("molecule", line), "test", "-s", scenario], env=line_env(line), timeout=2400,
+                 log_name=f"molecule-{scenario}")
     assert result.returncode == 0, (
         f"molecule test -s {scenario} failed (full log: .logs/molecule-{scenario}.log)\n"
         + tail(result.stdout + result.stderr, 120)

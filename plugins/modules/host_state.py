@@ -9,7 +9,7 @@ DOCUMENTATION = r"""
 module: host_state
 short_description: Read files, systemd units and packages a role manages, in one call
 description:
-  - Reads each of I(files) (following links, as M(ansible.builtin.stat) with C(follow=true) does):
+  - Reads, for each of I(files), following links as M(ansible.builtin.stat) with C(follow=true) does,
     its SHA-1 checksum, mode, owner and group, and whether the path itself is a link.
   - Reads each of I(units) with one C(systemctl show) and names what holds for it, C(active)
     and C(enabled).
