@@ -93,3 +93,37 @@ def json_play_results(stdout: str) -> dict:
     """Parse the ansible.posix.json callback output (first JSON document)."""
     start = stdout.index("{")
     return json.loads(stdout[start:])
+
+
+ROLE_PER_HOST_PLAY = """
+- name: Apply one role per case
+  hosts: all
+  become: true
+  gather_facts: true
+  tasks:
+    - name: Apply the role under test
+      ansible.builtin.include_role:
+        name: "flaskstack.deploy.{{ case_role }}"
+"""
+
+
+def role_per_host(testhost: dict, work: Path, hosts: dict, log_name: str, check: bool = False):
+    """Apply one role per alias of the test host (each alias's variables name it in `case_role`),
+    in one run; returns the failed results' messages by alias, the stats and the raw output."""
+    base = load_yaml(testhost["inventory"])["all"]["hosts"][testhost["name"]]
+    inventory = work / "inventory.yml"
+    inventory.write_text(yaml.safe_dump({"all": {"hosts": {alias: {**base, **v} for alias, v in hosts.items()}}}))
+    playbook = work / "play.yml"
+    playbook.write_text(ROLE_PER_HOST_PLAY)
+    result = run([tool("ansible-playbook"), "-i", inventory, "--forks", "4", *(["--check"] if check else []), playbook],
+                 env={"ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json"}, log_name=log_name)
+    data = json_play_results(result.stdout)
+    failed: dict[str, list[tuple[str, list[str]]]] = {}
+    for play in data["plays"]:
+        for task in play["tasks"]:
+            for host, res in task["hosts"].items():
+                if res.get("failed"):
+                    messages = [res.get("msg", "")] + [
+                        item.get("msg", "") for item in res.get("results", []) if item.get("failed")]
+                    failed.setdefault(host, []).append((task["task"]["name"], messages))
+    return {"failed": failed, "stats": data["stats"], "raw": result.stdout, "returncode": result.returncode}

@@ -8,9 +8,8 @@ every role's argument_specs and preflight checks for real, over SSH.
 from __future__ import annotations
 
 import pytest
-import yaml
 
-from conftest import docker_exec, json_play_results, load_yaml, run, tail, tool
+from conftest import docker_exec, role_per_host, tail
 
 GOOD_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJpiGwgbSxaaIneHIoZVOls77el5yrI/AyXedX6GKn8I ops@example.com"
 
@@ -105,44 +104,16 @@ CASES = {
     "gunicorn-relative-app-root": ("gunicorn", {"gunicorn_app_root": "srv/app"}, "an absolute gunicorn_app_root"),
 }
 
-PLAYBOOK = """
-- name: Apply one role per case
-  hosts: all
-  become: true
-  gather_facts: true
-  tasks:
-    - name: Apply the role under test
-      ansible.builtin.include_role:
-        name: "flaskstack.deploy.{{ case_role }}"
-"""
-
-
 @pytest.fixture(scope="module")
 def outcomes(testhost, tmp_path_factory):
-    work = tmp_path_factory.mktemp("inputs")
-    base = load_yaml(testhost["inventory"])["all"]["hosts"][testhost["name"]]
-    hosts = {case: {**base, "case_role": role, **variables} for case, (role, variables, _) in CASES.items()}
-    inventory = work / "inventory.yml"
-    inventory.write_text(yaml.safe_dump({"all": {"hosts": hosts}}))
-    playbook = work / "play.yml"
-    playbook.write_text(PLAYBOOK)
-    result = run(
-        [tool("ansible-playbook"), "-i", inventory, "--forks", "4", playbook],
-        env={"ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json"},
-        log_name="pytest-invalid-inputs",
-    )
-    assert result.returncode != 0, "every case must fail"
-    data = json_play_results(result.stdout)
-    failures: dict[str, str] = {}
-    for play in data["plays"]:
-        for task in play["tasks"]:
-            for host, res in task["hosts"].items():
-                if res.get("failed") and host not in failures:
-                    messages = [res.get("msg", "")] + [
-                        item.get("msg", "") for item in res.get("results", []) if item.get("failed")
-                    ]
-                    failures[host] = f"{task['task']['name']}: " + " | ".join(m for m in messages if m)
-    return {"failures": failures, "stats": data["stats"], "raw": result.stdout}
+    ran = role_per_host(testhost, tmp_path_factory.mktemp("inputs"),
+                        {case: {"case_role": role, **variables} for case, (role, variables, _) in CASES.items()},
+                        "pytest-invalid-inputs")
+    assert ran["returncode"] != 0, "every case must fail"
+    # the first failed task of each case, with its messages
+    failures = {host: f"{tasks[0][0]}: " + " | ".join(m for m in tasks[0][1] if m)
+                for host, tasks in ran["failed"].items()}
+    return {"failures": failures, "stats": ran["stats"], "raw": ran["raw"]}
 
 
 @pytest.mark.parametrize("case", sorted(CASES))

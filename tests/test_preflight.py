@@ -13,7 +13,7 @@ import shutil
 import pytest
 import yaml
 
-from conftest import REPO, json_play_results, load_yaml, run, tail, tool
+from conftest import REPO, json_play_results, load_yaml, role_per_host, run, tail, tool
 
 GOOD = {
     "ansible_connection": "local",
@@ -153,41 +153,16 @@ ROLE_CASES = sorted(
                     "redis-password-missing")
     for role, prefix in ROLE_PREFIXES.items() if any(var.startswith(prefix) for var in bad))
 
-ROLE_PLAYBOOK = """
-- name: Apply one role per case
-  hosts: all
-  become: true
-  gather_facts: true
-  tasks:
-    - name: Apply the role under test
-      ansible.builtin.include_role:
-        name: "flaskstack.deploy.{{ case_role }}"
-"""
-
-
 @pytest.fixture(scope="module")
 def role_outcomes(testhost, tmp_path_factory):
     """One run, one alias of the test host per (case, role); check mode on top, though every case is refused."""
-    work = tmp_path_factory.mktemp("preflight-roles")
-    base = load_yaml(testhost["inventory"])["all"]["hosts"][testhost["name"]]
     good = {k: v for k, v in GOOD.items() if k != "ansible_connection"}
     bad_values = {case: bad for case, (bad, _) in {**CASES, **SEVERAL}.items()}
-    hosts = {f"{role}--{case}": {**base, **good, **bad_values[case], "case_role": role} for case, role in ROLE_CASES}
-    inventory = work / "inventory.yml"
-    inventory.write_text(yaml.safe_dump({"all": {"hosts": hosts}}))
-    playbook = work / "play.yml"
-    playbook.write_text(ROLE_PLAYBOOK)
-    result = run([tool("ansible-playbook"), "-i", inventory, "--forks", "4", "--check", playbook],
-                 env={"ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json"}, log_name="pytest-preflight-roles")
-    data = json_play_results(result.stdout)
-    messages: dict[str, list[str]] = {}
-    for play in data["plays"]:
-        for task in play["tasks"]:
-            for host, res in task["hosts"].items():
-                if res.get("failed"):
-                    messages.setdefault(host, []).extend(
-                        [res.get("msg", "")] + [item.get("msg", "") for item in res.get("results", []) if item.get("failed")])
-    return {"messages": messages, "stats": data["stats"], "raw": result.stdout}
+    ran = role_per_host(testhost, tmp_path_factory.mktemp("preflight-roles"),
+                        {f"{role}--{case}": {**good, **bad_values[case], "case_role": role} for case, role in ROLE_CASES},
+                        "pytest-preflight-roles", check=True)
+    messages = {host: [m for _, said in tasks for m in said] for host, tasks in ran["failed"].items()}
+    return {"messages": messages, "stats": ran["stats"], "raw": ran["raw"]}
 
 
 @pytest.mark.parametrize(("case", "role"), ROLE_CASES)
