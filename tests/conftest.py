@@ -23,6 +23,22 @@ ROLES = sorted(p.name for p in (REPO / "roles").iterdir() if (p / "tasks" / "mai
 LOG_DIR = REPO / ".logs"
 
 
+# `make test` runs two xdist workers (-n 2 --dist loadgroup). Tests that start test
+# hosts - molecule scenarios, the shared bare host, any docker container - share the
+# harness's apt caches and need the machine's cores: they are one group and run one
+# after the other in one worker. Controller-only tests (linters, unit tests, the
+# moto and DigitalOcean fakes, the sample app's own suite) run in the other.
+HOST_MODULES = {"test_molecule", "test_minimal_host", "test_harness"}
+
+
+def pytest_collection_modifyitems(items):
+    # whole modules, so a module's fixtures are made once, in one worker
+    modules = HOST_MODULES | {item.module.__name__ for item in items if "testhost" in getattr(item, "fixturenames", ())}
+    for item in items:
+        if item.module.__name__ in modules:
+            item.add_marker(pytest.mark.xdist_group("hosts"))
+
+
 def tool(name: str, line: str = "pinned") -> str:
     """Path of a toolchain command from the running venv, or from the venv of another ansible line."""
     return str(LINES[line] / name)
@@ -39,6 +55,9 @@ def run(argv, *, cwd=REPO, env=None, timeout=1800, log_name=None):
     full_env["PATH"] = f"{BIN}:{full_env.get('PATH', '')}"
     full_env.setdefault("ANSIBLE_FORCE_COLOR", "0")
     full_env.setdefault("PY_COLORS", "0")
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if worker:  # each worker its own fact cache: two runs must not write one file at once
+        full_env.setdefault("ANSIBLE_CACHE_PLUGIN_CONNECTION", str(REPO / ".cache" / f"facts-{worker}"))
     full_env.update(env or {})
     result = subprocess.run(
         [str(a) for a in argv], cwd=cwd, env=full_env, capture_output=True, text=True,
