@@ -103,4 +103,4 @@ lock: ## Re-resolve requirements/{dev,scan,newest}.txt from their .in files (has
 	.cache/lockenv-newest/bin/pip-compile $(LOCK_FLAGS) -o requirements/newest.txt requirements/newest.in
 
 clean: ## Remove the venvs and caches (images stay)
-	rm -rf $(VENV) $(SCAN_VENV) $(NEWEST_VENV) .cache/facts .pytest_cache
+	rm -rf $(VENV) $(SCAN_VENV) $(NEWEST_VENV) .cache/facts .cache/facts-* .pytest_cache

@@ -24,6 +24,7 @@ GOOD = {
     "letsencrypt_domains": ["shop.flaskstack.net"],
     "letsencrypt_email": "ops@flaskstack.net",
     "postgresql_users": [{"name": "flaskapp", "password": "a-long-database-password"}],
+    "postgresql_allowed_networks": ["10.0.1.0/24", "10.0.2.7/32", "fd00:1::/64"],
     "redis_app_password": "a-long-redis-password",
 }
 
