@@ -68,7 +68,7 @@ lint: venv ## yamllint and ansible-lint (production profile)
 	$(BIN)/ansible-lint
 
 test: venv images ## The test command: lint, pytest, all molecule scenarios
-	$(BIN)/python -m pytest tests -n 2 --dist loadgroup $(PYTEST_ARGS)
+	$(BIN)/python -m pytest tests -n 2 --dist loadscope $(PYTEST_ARGS)
 
 scenario: venv images ## Run one molecule scenario: make scenario S=base
 	@test -n "$(S)" || { echo "usage: make scenario S=<name>"; exit 2; }

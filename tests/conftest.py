@@ -23,20 +23,33 @@ ROLES = sorted(p.name for p in (REPO / "roles").iterdir() if (p / "tasks" / "mai
 LOG_DIR = REPO / ".logs"
 
 
-# `make test` runs two xdist workers (-n 2 --dist loadgroup). Tests that start test
-# hosts - molecule scenarios, the shared bare host, any docker container - share the
-# harness's apt caches and need the machine's cores: they are one group and run one
-# after the other in one worker. Controller-only tests (linters, unit tests, the
-# moto and DigitalOcean fakes, the sample app's own suite) run in the other.
-HOST_MODULES = {"test_molecule", "test_minimal_host", "test_harness"}
+# `make test` runs two xdist workers (-n 2 --dist loadscope, scheduled below). The
+# tests that start test hosts - molecule scenarios, the shared bare host, any docker
+# container - share the harness's apt caches and need the machine's cores: their
+# files are one scope and run one after the other in one worker. The controller-only
+# tests (linters, unit tests, the moto and DigitalOcean fakes, the sample app's own
+# suite) run in the other, a file at a time.
+HOST_FILES = {f"tests/{name}.py" for name in (
+    "test_collection", "test_harness", "test_inputs", "test_minimal_host", "test_molecule", "test_preflight")}
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    from xdist.scheduler import LoadScopeScheduling  # noqa: PLC0415 - only with xdist
+
+    class HostsInOneWorker(LoadScopeScheduling):
+        def _split_scope(self, nodeid):
+            path = nodeid.split("::", 1)[0]
+            return "hosts" if path in HOST_FILES else path
+
+    return HostsInOneWorker(config, log)
 
 
 def pytest_collection_modifyitems(items):
-    # whole modules, so a module's fixtures are made once, in one worker
-    modules = HOST_MODULES | {item.module.__name__ for item in items if "testhost" in getattr(item, "fixturenames", ())}
     for item in items:
-        if item.module.__name__ in modules:
-            item.add_marker(pytest.mark.xdist_group("hosts"))
+        path = item.nodeid.split("::", 1)[0]
+        if "testhost" in getattr(item, "fixturenames", ()) and path not in HOST_FILES:
+            raise pytest.UsageError(f"{path} starts the test host: add it to HOST_FILES in tests/conftest.py")
 
 
 def tool(name: str, line: str = "pinned") -> str:
