@@ -23,6 +23,11 @@ ROLES = sorted(p.name for p in (REPO / "roles").iterdir() if (p / "tasks" / "mai
 LOG_DIR = REPO / ".logs"
 
 
+def pytest_configure(config):
+    # every worker: a test may write its own log before any run() has made the directory
+    LOG_DIR.mkdir(exist_ok=True)
+
+
 # `make test` runs two xdist workers (-n 2 --dist loadscope, scheduled below). The
 # tests that start test hosts - molecule scenarios, the shared bare host, any docker
 # container - share the harness's apt caches and need the machine's cores: their
