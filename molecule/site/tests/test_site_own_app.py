@@ -32,7 +32,7 @@ TINYBOARD = PROJECT / "tests" / "apps" / "tinyboard"
 INPUTS = {
     "flask_app_factory": "tinyboard:create_app",
     "gunicorn_app_module": "tinyboard.server:app",
-    "nginx_static_root": "{{ flaskstack_app_root }}/current/tinyboard/static",
+    "flaskstack_app_static_dir": "tinyboard/static",
     "flask_app_health_url": "http://localhost/",
     "flask_app_health_status_codes": [302],
     "flask_app_health_release_key": "",
