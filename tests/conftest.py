@@ -29,32 +29,33 @@ def pytest_configure(config):
 
 
 # `make test` runs two xdist workers (-n 2 --dist loadscope, scheduled below). The
-# tests that start test hosts - molecule scenarios, the shared bare host, any docker
-# container - share the harness's apt caches and need the machine's cores: their
-# files are one scope and run one after the other in one worker. The controller-only
-# tests (linters, unit tests, the moto and DigitalOcean fakes, the sample app's own
-# suite) run in the other, a file at a time.
-HOST_FILES = {f"tests/{name}.py" for name in (
-    "test_collection", "test_harness", "test_inputs", "test_minimal_host", "test_molecule", "test_preflight")}
+# molecule scenarios share the harness's apt caches (slot 0 and up per suite, see
+# molecule/_harness/tasks/testhost.yml) and need the machine's cores: they are one
+# scope and run one after the other in one worker. Everything else runs in the other
+# worker, a file at a time: linters, unit tests, the moto and DigitalOcean fakes, the
+# sample app's suite, and the bare test hosts pytest starts itself, which take an apt
+# cache of their own (BARE_HOST_APT_SLOT) so their apt never waits on a scenario's.
+SCENARIO_FILES = {"tests/test_molecule.py"}
+# Above any scenario's slots (a scenario numbers its hosts of one suite from 0), one per worker.
+BARE_HOST_APT_SLOT = 20
 
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_make_scheduler(config, log):
     from xdist.scheduler import LoadScopeScheduling  # noqa: PLC0415 - only with xdist
 
-    class HostsInOneWorker(LoadScopeScheduling):
+    class ScenariosInOneWorker(LoadScopeScheduling):
         def _split_scope(self, nodeid):
             path = nodeid.split("::", 1)[0]
-            return "hosts" if path in HOST_FILES else path
+            return "scenarios" if path in SCENARIO_FILES else path
 
-    return HostsInOneWorker(config, log)
+    return ScenariosInOneWorker(config, log)
 
 
-def pytest_collection_modifyitems(items):
-    for item in items:
-        path = item.nodeid.split("::", 1)[0]
-        if "testhost" in getattr(item, "fixturenames", ()) and path not in HOST_FILES:
-            raise pytest.UsageError(f"{path} starts the test host: add it to HOST_FILES in tests/conftest.py")
+def bare_host_apt_slot() -> int:
+    """The apt cache slot of the bare hosts this worker starts (gw0 -> 20, gw1 -> 21, no xdist -> 20)."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    return BARE_HOST_APT_SLOT + int(worker.removeprefix("gw") or 0)
 
 
 def tool(name: str, line: str = "pinned") -> str:
@@ -102,7 +103,8 @@ def standalone_host(name: str, state: Path, log_name: str):
     like a cloud VM (molecule/_harness/host-up.yml); removed afterwards."""
     up = run(
         [tool("ansible-playbook"), "molecule/_harness/host-up.yml",
-         "-e", f"host_name={name}", "-e", f"host_state_dir={state}"],
+         "-e", f"host_name={name}", "-e", f"host_state_dir={state}",
+         "-e", f"host_apt_slot={bare_host_apt_slot()}"],
         log_name=log_name,
     )
     assert up.returncode == 0, tail(up.stdout + up.stderr)
