@@ -11,8 +11,10 @@ from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import config as config_module
-from .extensions import db, migrate, redis_client
+from .extensions import csrf, db, migrate, redis_client
 from .logs import configure_logging, install_request_ids
+
+__version__ = "1.1.0"
 
 MIGRATIONS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "migrations")
 
@@ -37,11 +39,20 @@ def create_app(env: str | None = None, overrides: dict | None = None) -> Flask:
     redis_client.init_app(app)
     install_request_ids(app)
 
+    from . import sessions, web
     from .api import bp as api_bp
     from .health import bp as health_bp
+    from .pages import bp as pages_bp
+
+    sessions.init_app(app)
+    # The HTML forms carry a CSRF token; the JSON API is not cookie-authenticated.
+    csrf.init_app(app)
+    csrf.exempt(api_bp)
+    web.init_app(app)
 
     app.register_blueprint(health_bp)
     app.register_blueprint(api_bp, url_prefix="/api")
+    app.register_blueprint(pages_bp)
     return app
 
 

@@ -6,6 +6,7 @@ fallback for either.  DEBUG is off in every class.
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 
@@ -41,8 +42,15 @@ class Config:
     SENTRY_DSN = ""
     CACHE_TTL_SECONDS = 30
     HEALTH_TIMEOUT_SECONDS = 2
+    # Server-side sessions in Redis (sessions.py); the cookie only holds the id.
+    SESSION_TYPE = "redis"
+    SESSION_KEY_PREFIX = "flaskstack:session:"
+    SESSION_PERMANENT = True
+    PERMANENT_SESSION_LIFETIME = timedelta(hours=12)
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
+    # The forms' CSRF token is valid as long as the session that holds it.
+    WTF_CSRF_TIME_LIMIT = None
     SQLALCHEMY_TRACK_MODIFICATIONS = False
     MAX_CONTENT_LENGTH = 1024 * 1024
 

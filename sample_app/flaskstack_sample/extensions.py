@@ -5,6 +5,7 @@ import redis
 from flask import Flask
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
+from flask_wtf.csrf import CSRFProtect
 from sqlalchemy.orm import DeclarativeBase
 
 
@@ -14,6 +15,19 @@ class Base(DeclarativeBase):
 
 db = SQLAlchemy(model_class=Base)
 migrate = Migrate()
+csrf = CSRFProtect()
+
+
+def connect(app: Flask, *, decode_responses: bool) -> redis.Redis:
+    """A client (its own connection pool) for the app's REDIS_URL."""
+    timeout = app.config["HEALTH_TIMEOUT_SECONDS"]
+    return redis.Redis.from_url(
+        app.config["REDIS_URL"],
+        socket_timeout=timeout,
+        socket_connect_timeout=timeout,
+        health_check_interval=30,
+        decode_responses=decode_responses,
+    )
 
 
 class RedisClient:
@@ -23,14 +37,7 @@ class RedisClient:
         self._client: redis.Redis | None = None
 
     def init_app(self, app: Flask) -> None:
-        timeout = app.config["HEALTH_TIMEOUT_SECONDS"]
-        self._client = redis.Redis.from_url(
-            app.config["REDIS_URL"],
-            socket_timeout=timeout,
-            socket_connect_timeout=timeout,
-            health_check_interval=30,
-            decode_responses=True,
-        )
+        self._client = connect(app, decode_responses=True)
         app.extensions["redis"] = self
 
     @property
