@@ -33,7 +33,7 @@ endif
 export ANSIBLE_FORCE_COLOR ?= 0
 export PY_COLORS ?= 0
 
-.PHONY: help venv engine images lint test scenario demo demo-clean audit docs bench lock clean
+.PHONY: help venv engine images browser lint test scenario demo demo-clean audit docs bench lock clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -63,14 +63,22 @@ images: engine ## Build (or reuse) the Debian 12/13 test-host images
 	@molecule/_harness/image.sh bookworm >/dev/null
 	@molecule/_harness/image.sh trixie >/dev/null
 
+# The site scenario's browser test: Debian's chromium and its chromedriver, and
+# certutil to trust the test ACME CA in the browser's own certificate store.
+BROWSER_PACKAGES := chromium chromium-driver libnss3-tools
+browser: ## Install Debian's chromium, chromedriver and certutil (the site scenario's browser test)
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null && command -v certutil >/dev/null || { \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+	    $(BROWSER_PACKAGES) >/dev/null; }
+
 lint: venv ## yamllint and ansible-lint (production profile)
 	$(BIN)/yamllint --strict .
 	$(BIN)/ansible-lint
 
-test: venv images ## The test command: lint, pytest, all molecule scenarios
+test: venv images browser ## The test command: lint, pytest, all molecule scenarios
 	$(BIN)/python -m pytest tests -n 2 --dist loadscope $(PYTEST_ARGS)
 
-scenario: venv images ## Run one molecule scenario: make scenario S=base
+scenario: venv images browser ## Run one molecule scenario: make scenario S=base
 	@test -n "$(S)" || { echo "usage: make scenario S=<name>"; exit 2; }
 	$(BIN)/molecule test -s $(S)
 
