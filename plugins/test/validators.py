@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import ipaddress
 import re
 import struct
 
@@ -57,11 +58,24 @@ def is_ssh_public_key(value) -> bool:
     return blob[4 : 4 + length].decode("ascii", "replace") == parts[0] and len(blob) > 4 + length
 
 
+def is_cidr(value) -> bool:
+    """True when value is an IPv4 or IPv6 network written ADDRESS/PREFIX with no host bits set
+    (10.0.0.0/8, 192.0.2.7/32, 2001:db8::/32)."""
+    if not isinstance(value, str) or "/" not in value or value != value.strip():
+        return False
+    try:
+        ipaddress.ip_network(value, strict=True)
+    except ValueError:
+        return False
+    return True
+
+
 class TestModule:
-    """Jinja tests: ``x is flaskstack.deploy.timezone``, ``x is flaskstack.deploy.ssh_public_key``."""
+    """Jinja tests: ``x is flaskstack.deploy.timezone``, ``.ssh_public_key``, ``.cidr``."""
 
     def tests(self):
         return {
             "timezone": is_timezone,
             "ssh_public_key": is_ssh_public_key,
+            "cidr": is_cidr,
         }
