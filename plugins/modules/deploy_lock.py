@@ -16,7 +16,7 @@ description:
     time it was taken and what for, unless it is older than I(expiry) seconds or I(break_lock) is
     true; then the old lock is renamed away (C(rename) is atomic too, so of two runs breaking the same
     lock one renames it and the other finds it gone) and taken anew. The module returns the lock it
-    broke as C(broken).
+    broke as C(broken) and says so in a warning.
   - C(state=absent) removes I(path) only when it holds I(token) (a run whose lock was broken never
     removes the next holder's lock) and, when I(record) is given, first appends it as one JSON line to
     I(history) (created root-owned, mode 0640), adding C(duration) (seconds since the lock was taken)
@@ -172,7 +172,10 @@ def take(module, path, now):
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             json.dump(lock, handle, sort_keys=True)
             handle.write("\n")
-        return {"changed": True, "lock": _public(lock), "token": token, "broken": broken}
+        result = {"changed": True, "lock": _public(lock), "token": token, "broken": broken}
+        if broken:
+            result["warnings"] = [f"Took over the deploy lock {path} held by {_describe(broken, now)}: {broken['reason']}"]
+        return result
     module.fail_json(msg=f"Could not take the deploy lock {path}: other runs keep taking it")
     return None
 
