@@ -75,6 +75,9 @@ CASES = {
     "nginx-tls-site-without-certificate": (
         "nginx", {"nginx_server_names": ["shop.example.com"]},
         "needs absolute paths in nginx_tls_certificate and nginx_tls_certificate_key (got '' and '')"),
+    "nginx-maintenance-allow-not-cidr": (
+        "nginx", {"nginx_server_names": ["shop.example.com"], "nginx_maintenance_allow": ["10.0.0.1/8", "office"]},
+        "CIDR notation in nginx_maintenance_allow (not: 10.0.0.1/8, office;"),
     "letsencrypt-malformed-email": (
         "letsencrypt", {"letsencrypt_domains": ["shop.example.com"], "letsencrypt_email": "ops-at-example"},
         "a valid letsencrypt_email"),
@@ -101,6 +104,9 @@ CASES = {
         "at most one of flask_app_source and flask_app_git_repo"),
     "flask_app-status-code-out-of-range": (
         "flask_app", {**FLASK_APP_OK, "flask_app_health_status_codes": [200, 1302]}, "flask_app_health_status_codes=[200, 1302]"),
+    "flask_app-lock-expiry-too-short": (
+        "flask_app", {**FLASK_APP_OK, "flask_app_deploy_lock_expiry": 5},
+        "flask_app_deploy_lock_expiry must be at least 60 seconds (got 5)"),
     "gunicorn-relative-app-root": ("gunicorn", {"gunicorn_app_root": "srv/app"}, "an absolute gunicorn_app_root"),
 }
 
