@@ -173,3 +173,38 @@ def test_a_missing_page_is_an_html_page_in_the_browser(host, browser):
     assert "404" in browser.find_element(By.TAG_NAME, "h1").text
     status = [answer[0] for url, answer in responses(browser).items() if url.endswith("/no-such-note")]
     assert status == [404], status
+
+
+# Runs on the host: the form, fetched and posted through nginx on 443 as a
+# browser behind a port mapping sends it (`make demo` maps 8443 to 443): Host
+# and Referer carry the port. Prints the POST's status for each Referer origin.
+FORM_BEHIND_A_PORT = r'''
+import http.client, json, re, ssl, sys, urllib.parse, urllib.request
+root = urllib.request.urlopen("https://localhost:15000/roots/0", timeout=10).read().decode()
+ctx = ssl.create_default_context(cadata=root)
+site = sys.argv[1]
+def call(method, path, body=None, headers=None):
+    conn = http.client.HTTPSConnection("shop.test", 443, context=ctx, timeout=10)
+    conn.request(method, path, body=body, headers={"Host": site, **(headers or {})})
+    answer = conn.getresponse()
+    return answer, answer.read().decode()
+answer, page = call("GET", "/")
+cookie = answer.getheader("Set-Cookie").split(";")[0]
+token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+statuses = {}
+for origin in sys.argv[2:]:
+    form = urllib.parse.urlencode({"csrf_token": token, "text": "posted behind a port mapping"})
+    answer, _ = call("POST", "/notes", form, {"Cookie": cookie, "Referer": origin + "/",
+                                              "Content-Type": "application/x-www-form-urlencoded"})
+    statuses[origin] = answer.status
+print(json.dumps(statuses))
+'''
+
+
+def test_forms_work_behind_a_port_mapping(host):
+    # nginx passes the host the client asked for, port included: the app's
+    # same-origin check of a form post (HTTPS) accepts its own origin and no other.
+    statuses = json.loads(host.check_output(
+        "python3 -c %s %s %s %s", FORM_BEHIND_A_PORT, f"{SITE}:8443",
+        f"https://{SITE}:8443", f"https://{SITE}:9443"))
+    assert statuses == {f"https://{SITE}:8443": 303, f"https://{SITE}:9443": 400}, statuses

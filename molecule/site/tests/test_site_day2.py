@@ -229,7 +229,8 @@ def test_releases_playbook_shows_releases_live_and_history(host, failed_and_roll
 
 def test_a_one_off_flask_command_runs_as_the_app_user_and_prints_no_secret(host, drill):
     name = host.backend.get_hostname()
-    result = ansible_playbook("playbooks/run.yml", name, {"cmd": "db current", "run_host": name})
+    # written as the README shows it: -e cmd="db current" (one argv word, split by Ansible at the space)
+    result = ansible_playbook("playbooks/run.yml", name, {"run_host": name}, flags=["-e", "cmd=db current"])
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-3000:]
     with host.sudo("postgres"):
