@@ -17,12 +17,19 @@ def ansible_playbook(playbook: str, host: str, extra_vars: dict | None = None,
                      flags: list[str] | None = None) -> subprocess.CompletedProcess:
     """Run PROJECT/playbook against one scenario host (with extra ansible-playbook
     flags such as --check --diff -vvv); output is returned, not printed."""
-    argv = ["ansible-playbook", "-i", os.environ["MOLECULE_INVENTORY_FILE"], "--limit", host,
-            str(PROJECT / playbook), "-e", json.dumps({"target": host, **(extra_vars or {})}), *(flags or [])]
-    full_env = dict(os.environ, ANSIBLE_FORCE_COLOR="0", ANSIBLE_NOCOLOR="1")
+    argv, full_env = playbook_command(playbook, host, extra_vars, flags)
     full_env.update(env or {})
     return subprocess.run(argv, cwd=PROJECT, env=full_env, capture_output=True, text=True,
                           timeout=timeout, check=False)
+
+
+def playbook_command(playbook: str, host: str, extra_vars: dict | None = None,
+                     flags: list[str] | None = None) -> tuple[list[str], dict]:
+    """The argv and environment that run PROJECT/playbook against one scenario host
+    (run them in PROJECT), for ansible_playbook() and for runs started in the background."""
+    argv = ["ansible-playbook", "-i", os.environ["MOLECULE_INVENTORY_FILE"], "--limit", host,
+            str(PROJECT / playbook), "-e", json.dumps({"target": host, **(extra_vars or {})}), *(flags or [])]
+    return argv, dict(os.environ, ANSIBLE_FORCE_COLOR="0", ANSIBLE_NOCOLOR="1")
 
 
 def converge(host: str, extra_vars: dict | None = None, **kwargs) -> subprocess.CompletedProcess:

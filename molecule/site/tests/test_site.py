@@ -86,6 +86,12 @@ def current_release(host) -> str:
     return os.path.basename(host.file("/srv/flaskapp/current").linked_to)
 
 
+def acme_root(host) -> str:
+    """The test ACME CA's issuing root, from pebble's management API on the host."""
+    return host.check_output("python3 -c %s", "import urllib.request; print(urllib.request.urlopen("
+                             "'https://localhost:15000/roots/0', timeout=10).read().decode())")
+
+
 def venv_of(host, release: str) -> str:
     return host.file(f"/srv/flaskapp/releases/{release}/venv").linked_to
 
@@ -240,9 +246,7 @@ def test_audit_lynis_hardening_index_and_service_sandboxes(host, audit):
 def test_tls_is_mozilla_intermediate_exactly_by_a_scanner(host, tmp_path):
     """sslyze (from the controller, over the host's address) checks protocols, ciphers, curves
     and the certificate chain against Mozilla's intermediate profile, trusting the ACME CA's root."""
-    root = host.check_output("python3 -c %s", "import urllib.request; print(urllib.request.urlopen("
-                             "'https://localhost:15000/roots/0', timeout=10).read().decode())")
-    (tmp_path / "acme-root.pem").write_text(root + "\n")
+    (tmp_path / "acme-root.pem").write_text(acme_root(host) + "\n")
     address = host.check_output("hostname -I").split()[0]
     scan = subprocess.run(
         [str(PROJECT / ".venv-scan" / "bin" / "sslyze"), "--mozilla_config=intermediate",

@@ -20,6 +20,7 @@ import pytest
 
 sys.path.insert(0, os.environ["FLASKSTACK_HARNESS"])
 from testlib import PROJECT  # noqa: E402
+from test_site import acme_root, current_release  # noqa: E402
 
 testinfra_hosts = ["all"]
 
@@ -41,14 +42,6 @@ def container_address(name: str) -> str:
         capture_output=True, text=True, check=True, timeout=30).stdout.split()
     assert out, f"{name} has no address"
     return out[0]
-
-
-def acme_root(host) -> str:
-    """The test ACME CA's issuing root, from pebble's management API on the host."""
-    return host.check_output(
-        "python3 -c %s",
-        'import urllib.request; print(urllib.request.urlopen("https://localhost:15000/roots/0", timeout=10)'
-        '.read().decode())')
 
 
 @pytest.fixture(scope="module")
@@ -118,7 +111,7 @@ def test_a_person_adds_a_note_in_the_browser(host, browser):
     browser.get(f"https://{SITE}/")
     # A certificate error would show chromium's interstitial instead of the page.
     assert browser.title == "Notes · flaskstack sample", browser.title
-    release = Path(host.file("/srv/flaskapp/current").linked_to).name
+    release = current_release(host)
     footer = browser.find_element(By.TAG_NAME, "footer").text
     assert f"release {release}" in footer and f"served by {name}" in footer, footer
 

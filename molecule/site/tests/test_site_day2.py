@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import json
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -19,7 +18,8 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, os.environ["FLASKSTACK_HARNESS"])
-from testlib import PROJECT, ansible_playbook, converge, scenario_hosts  # noqa: E402
+from testlib import PROJECT, ansible_playbook, converge, playbook_command, scenario_hosts  # noqa: E402
+from test_site import app_copy, current_release  # noqa: E402
 
 testinfra_hosts = ["all"]
 
@@ -56,10 +56,6 @@ def own_address(host) -> str:
     return host.check_output("hostname -I").split()[0]
 
 
-def current_release(host) -> str:
-    return os.path.basename(host.file("/srv/flaskapp/current").linked_to)
-
-
 def history(host) -> list[dict]:
     with host.sudo():
         text = host.run("cat %s", HISTORY).stdout
@@ -73,9 +69,7 @@ def said(result: subprocess.CompletedProcess) -> str:
 
 def start_playbook(playbook: str, name: str, extra_vars: dict, log: Path) -> subprocess.Popen:
     """ansible-playbook in the background, as testlib.ansible_playbook runs it, its output in LOG."""
-    argv = ["ansible-playbook", "-i", os.environ["MOLECULE_INVENTORY_FILE"], "--limit", name,
-            str(PROJECT / playbook), "-e", json.dumps({"target": name, **extra_vars})]
-    env = dict(os.environ, ANSIBLE_FORCE_COLOR="0", ANSIBLE_NOCOLOR="1")
+    argv, env = playbook_command(playbook, name, extra_vars)
     with log.open("w") as out:
         return subprocess.Popen(argv, cwd=PROJECT, env=env, stdout=out, stderr=subprocess.STDOUT, text=True)
 
@@ -94,8 +88,7 @@ def contention(host, drill, tmp_path_factory):
     """Deploy A (a new release, the live lock file: venv reused) and, while A holds the
     lock, deploy B of the same source: B must fail at once, A succeed."""
     name = host.backend.get_hostname()
-    source = tmp_path_factory.mktemp("day2") / "release-lock"
-    shutil.copytree(PROJECT / "sample_app", source, ignore=shutil.ignore_patterns("__pycache__", ".pytest_cache"))
+    source = app_copy(tmp_path_factory.mktemp("day2"), "release-lock")
     with host.sudo():
         (source / "requirements.txt").write_text(host.file("/srv/flaskapp/current/requirements.txt").content_string)
     (source / "flaskstack_sample" / "static" / "app.css").write_text(f"/* lock drill {time.time_ns()} */\n")
@@ -175,8 +168,7 @@ def test_a_lock_can_be_broken_and_a_stale_one_expires(host, lock_drills):
 def failed_and_rolled_back(host, lock_drills, tmp_path_factory):
     """A deploy refused on its requirements (after unpacking: inside the lock), then a rollback."""
     name = host.backend.get_hostname()
-    source = tmp_path_factory.mktemp("day2-failed") / "release-unpinned"
-    shutil.copytree(PROJECT / "sample_app", source, ignore=shutil.ignore_patterns("__pycache__", ".pytest_cache"))
+    source = app_copy(tmp_path_factory.mktemp("day2-failed"), "release-unpinned")
     (source / "requirements.txt").write_text("flask>=3\ngunicorn\n")
     failed = ansible_playbook("playbooks/deploy.yml", name, {"flask_app_source": str(source)})
     live = current_release(host)
