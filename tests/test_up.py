@@ -1,0 +1,244 @@
+"""From an empty cloud account to a TLS site: `playbooks/up.yml` against each offline cloud
+(tests/fake_digitalocean.py, moto) with the created VM backed by a real test host, then
+`playbooks/teardown.yml` - the README's path to production, command for command.
+
+What stands in for the world, and nothing else:
+- the VM: a harness test host (systemd over SSH like a cloud VM). The DigitalOcean fake hands
+  out its address as the droplet's public address and puts the account's key in root's
+  authorized_keys as DigitalOcean's image does; moto's instance (whose addresses are real AWS
+  addresses, never contacted) is mapped onto it by a host_vars file of the inventory copy.
+- the fixed public address (reserved IP, Elastic IP): added to the host's loopback, so traffic
+  for it never leaves the host, as the cloud routes it to the VM.
+- DNS: the records the run created, read from the fake's API and written into the host's
+  /etc/hosts as they appear (a resolver the test controls, with the propagation delay the
+  letsencrypt role's bounded wait is there for).
+- the CA: pebble on the host's loopback (molecule/_harness/pebble.yml), validating HTTP-01.
+
+One host serves both clouds, one after the other: the stack's converge of a fresh VM is the site
+scenario's subject and does not depend on the cloud; what each cloud changes (the user it logs
+in as, the fixed address, its DNS, its inventory plugin) is what runs twice. The DigitalOcean run
+converges the fresh host, the AWS run converges it again under another name and certificate."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import threading
+
+import boto3
+import pytest
+import yaml
+
+from conftest import REPO, docker_exec, run, standalone_host, tail, tool
+from fake_digitalocean import FakeDigitalOcean
+from test_provision import REGION, free_port, moto  # noqa: F401 - moto is a fixture used here
+
+ZONE = "flaskstack.test"
+RESERVED_IP = "203.0.113.80"  # TEST-NET-3: what the DigitalOcean fake hands out as the reserved IP
+SECRETS = {"vault_flask_app_secret_key": "e2e-secret-key-0123456789-abcdefghijklmnop",
+           "vault_postgresql_app_password": "e2e-Pg-password-2026-xyz",
+           "vault_redis_app_password": "e2e-Redis-password-2026-xyz"}
+
+
+def docker_ip(name: str) -> str:
+    out = subprocess.run(["docker", "inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}",
+                          name], capture_output=True, text=True, check=True, timeout=30).stdout.strip()
+    assert out, f"{name} has no docker address"
+    return out
+
+
+def must(name: str, command: str) -> str:
+    done = docker_exec(name, command)
+    assert done.returncode == 0, f"{command}: {done.stdout}{done.stderr}"
+    return done.stdout
+
+
+def route_locally(name: str, address: str):
+    """The cloud routes the fixed address to the VM: here it is an address of the host's loopback,
+    checked before any name points at it, so nothing addressed to it can leave the host."""
+    must(name, f"ip -4 addr show dev lo | grep -q ' {address}/32 ' || ip addr add {address}/32 dev lo")
+    assert f" {address}/32 " in must(name, "ip -4 addr show dev lo")
+
+
+class Propagation:
+    """Writes each A record the run creates into the host's /etc/hosts as it appears (bounded)."""
+
+    def __init__(self, host: str, read_records, name: str):
+        self.host, self.read, self.name = host, read_records, name
+        self.stop, self.seen = threading.Event(), []
+        self.thread = threading.Thread(target=self._follow, daemon=True)
+
+    def _follow(self):
+        while not self.stop.wait(2):
+            addresses = sorted(self.read())
+            if addresses and addresses != self.seen:
+                for address in addresses:
+                    route_locally(self.host, address)
+                lines = "".join(f"{a} {self.name}\\n" for a in addresses)
+                must(self.host, f"sed -i '/ {self.name}$/d' /etc/hosts && printf '{lines}' >> /etc/hosts")
+                self.seen = addresses
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.thread.join(30)
+
+
+@pytest.fixture(scope="module")
+def vm(tmp_path_factory):
+    """One fresh test host for both clouds, with pebble as the ACME CA on its loopback."""
+    state = tmp_path_factory.mktemp("up-host")
+    with standalone_host(f"flaskstack-up-{os.getpid()}", state, "pytest-up-host") as host:
+        name = host["name"]
+        entry = yaml.safe_load(host["inventory"].read_text())["all"]["hosts"][name]
+        harness = state / "harness.yml"
+        harness.write_text(yaml.safe_dump({"all": {"children": {"testhosts": {"hosts": {name: entry}}}}}))
+        pebble = run([tool("ansible-playbook"), "-i", harness, "molecule/_harness/pebble.yml",
+                      "-e", f"molecule_ephemeral_directory={state}"], log_name="pytest-up-pebble")
+        assert pebble.returncode == 0, tail(pebble.stdout + pebble.stderr)
+        yield {**host, "address": docker_ip(name), "key": state / "id_ed25519",
+               "public_key": (state / "id_ed25519.pub").read_text().strip(),
+               "acme_ca": (state / "pebble" / "ca.pem").read_text()}
+
+
+def inventory_copy(tmp_path, source: str, config_extra: dict, host_vars: dict | None = None):
+    """inventories/prod as committed: its group_vars and one plugin file (plus the fake's endpoint)."""
+    work = tmp_path / "prod"
+    shutil.copytree(REPO / "inventories" / "prod" / "group_vars", work / "group_vars")
+    config = yaml.safe_load((REPO / "inventories" / "prod" / source).read_text())
+    (work / source).write_text(yaml.safe_dump({**config, **config_extra}))
+    for host, variables in (host_vars or {}).items():
+        (work / "host_vars").mkdir(exist_ok=True)
+        (work / "host_vars" / f"{host}.yml").write_text(yaml.safe_dump(variables))
+    return work
+
+
+def site_settings(vm, domain: str) -> dict:
+    """What the user's group_vars and vault hold for a site on one all-in-one VM."""
+    return {**SECRETS, "flaskstack_domain": domain, "flaskstack_acme_email": f"ops@{ZONE}",
+            "cloud_ssh_public_key": vm["public_key"], "cloud_admin_cidr": "198.51.100.7/32",
+            "cloud_dns_zone": ZONE,
+            "cloud_hosts": [{"name": "web-1", "groups": ["web", "db", "cache"], "size": "SIZE"}],
+            # the test CA instead of Let's Encrypt; the security updates are the base scenario's subject
+            "letsencrypt_acme_directory": "https://localhost:14000/dir", "letsencrypt_acme_ca_certificate": vm["acme_ca"],
+            "base_security_upgrades_on_first_run": False,
+            "ansible_ssh_private_key_file": str(vm["key"])}
+
+
+def closed_proxies() -> dict:
+    closed = f"http://127.0.0.1:{free_port()}"
+    return {"HTTP_PROXY": closed, "HTTPS_PROXY": closed, "http_proxy": closed, "https_proxy": closed,
+            "NO_PROXY": "127.0.0.1,localhost", "no_proxy": "127.0.0.1,localhost"}
+
+
+def playbook(name: str, inventory, env: dict, extra: dict, log: str):
+    return run([tool("ansible-playbook"), "playbooks/" + name, "-i", inventory, "-e", json.dumps(extra)],
+               env=env, log_name=f"pytest-up-{log}")
+
+
+def serves_tls(vm, domain: str) -> str:
+    """The home page over HTTPS by the site's name, trusting only the test CA's issuing root."""
+    must(vm["name"], "python3 -c \"import urllib.request, ssl; open('/tmp/acme-root.pem', 'w').write("
+                     "urllib.request.urlopen('https://localhost:15000/roots/0', timeout=10,"
+                     " context=ssl._create_unverified_context()).read().decode())\"")
+    return must(vm["name"], f"curl -sS --fail --max-time 20 --cacert /tmp/acme-root.pem https://{domain}/")
+
+
+def known_host_keys(inventory) -> str:
+    known = inventory / "known_hosts"
+    return known.read_text() if known.exists() else ""
+
+
+def test_digitalocean_from_an_empty_account_to_a_tls_site_and_back(vm, tmp_path):
+    domain = f"do.{ZONE}"
+    fake = FakeDigitalOcean(token="e2e-do-token", public_addresses=[vm["address"]], reserved_addresses=[RESERVED_IP])
+    fake.add_domain(ZONE)
+    # what the account already holds and must keep: another project's web-1 is not ours
+    foreign = fake.add_droplet("web-1-other", ["other-project", "web"], "fra1")
+    api = fake.start()
+    try:
+        # DigitalOcean's image puts the account's keys in root's authorized_keys
+        must(vm["name"], "install -d -m 0700 /root/.ssh && cp /home/admin/.ssh/authorized_keys /root/.ssh/ "
+                         "&& chmod 0600 /root/.ssh/authorized_keys")
+        inventory = inventory_copy(tmp_path, "digitalocean.yml", {"baseurl": api})
+        env = {"DO_API_TOKEN": "e2e-do-token", **closed_proxies()}
+        settings = {**site_settings(vm, domain), "cloud_provider": "digitalocean", "cloud_region": "fra1",
+                    "cloud_do_api_url": api}
+        settings["cloud_hosts"][0]["size"] = "s-2vcpu-4gb"
+
+        def records():
+            return [r["data"] for r in fake.domain_records.get(ZONE, []) if r["type"] == "A" and r["name"] == "do"]
+
+        with Propagation(vm["name"], records, domain):
+            up = playbook("up.yml", inventory, env, settings, "do")
+        assert up.returncode == 0, tail(up.stdout + up.stderr, 60)
+        assert "failed=0" in up.stdout and "unreachable=0" in up.stdout
+
+        assert sorted(records()) == [RESERVED_IP]
+        assert [ip["ip"] for ip in fake.reserved_ips.values()
+                if (ip.get("droplet") or {}).get("name") == "web-1"] == [RESERVED_IP]
+        page = serves_tls(vm, domain)
+        assert "Notes" in page, page[:500]
+        assert vm["address"] in known_host_keys(inventory)  # recorded on first contact
+
+        again = playbook("up.yml", inventory, env, settings, "do-again")
+        assert again.returncode == 0, tail(again.stdout + again.stderr, 60)
+
+        down = playbook("teardown.yml", inventory, env, {**settings, "cloud_teardown_confirm": "flaskstack"},
+                        "do-teardown")
+        assert down.returncode == 0, tail(down.stdout + down.stderr, 60)
+        assert [d["name"] for d in fake.droplets.values()] == ["web-1-other"]
+        assert fake.droplets[foreign]["tags"] == ["other-project", "web"]
+        assert fake.reserved_ips == {} and records() == []
+        assert list(fake.domains) == [ZONE]  # the user's zone stays
+        assert not [f for f in fake.firewalls.values() if f["name"].startswith("flaskstack-")]
+        assert not [k for k in fake.ssh_keys.values() if k["name"] == "flaskstack"]
+    finally:
+        fake.stop()
+
+
+def test_aws_from_an_empty_account_to_a_tls_site_and_back(vm, tmp_path, moto):  # noqa: F811
+    domain = f"aws.{ZONE}"
+    session = {"region_name": REGION, "endpoint_url": moto, "aws_access_key_id": "testing",
+               "aws_secret_access_key": "testing"}
+    route53, ec2 = boto3.client("route53", **session), boto3.client("ec2", **session)
+    zone_id = route53.create_hosted_zone(Name=ZONE, CallerReference="e2e")["HostedZone"]["Id"]
+    # moto's instance is this VM: its real-AWS addresses are never contacted
+    inventory = inventory_copy(tmp_path, "aws_ec2.yml", {"endpoint_url": moto},
+                               {"web-1": {"ansible_host": vm["address"]}})
+    env = {"AWS_URL": moto, "AWS_ENDPOINT_URL": moto, "AWS_ACCESS_KEY_ID": "testing",
+           "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": REGION,
+           "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent", "AWS_CONFIG_FILE": "/nonexistent", **closed_proxies()}
+    settings = {**site_settings(vm, domain), "cloud_provider": "aws", "cloud_region": REGION,
+                # provision's own SSH wait dials the instance's public address - a real AWS one here
+                "cloud_wait_for_ssh": False}
+    settings["cloud_hosts"][0]["size"] = "t3.medium"
+
+    def records():
+        sets = route53.list_resource_record_sets(HostedZoneId=zone_id)["ResourceRecordSets"]
+        return [r["Value"] for s in sets if s["Type"] == "A" and s["Name"].rstrip(".") == domain
+                for r in s["ResourceRecords"]]
+
+    with Propagation(vm["name"], records, domain):
+        up = playbook("up.yml", inventory, env, settings, "aws")
+    assert up.returncode == 0, tail(up.stdout + up.stderr, 60)
+    eips = ec2.describe_addresses(Filters=[{"Name": "tag:project", "Values": ["flaskstack"]}])["Addresses"]
+    assert len(eips) == 1 and records() == [eips[0]["PublicIp"]]
+    assert "Notes" in serves_tls(vm, domain)
+    assert vm["address"] in known_host_keys(inventory)
+
+    down = playbook("teardown.yml", inventory, env, {**settings, "cloud_teardown_confirm": "flaskstack"},
+                    "aws-teardown")
+    assert down.returncode == 0, tail(down.stdout + down.stderr, 60)
+    assert ec2.describe_addresses(Filters=[{"Name": "tag:project", "Values": ["flaskstack"]}])["Addresses"] == []
+    assert records() == []
+    assert [z["Name"] for z in route53.list_hosted_zones()["HostedZones"]] == [f"{ZONE}."]
+    assert not [i for r in ec2.describe_instances(Filters=[
+        {"Name": "tag:project", "Values": ["flaskstack"]},
+        {"Name": "instance-state-name", "Values": ["pending", "running", "stopping", "stopped"]}])["Reservations"]
+        for i in r["Instances"]]
