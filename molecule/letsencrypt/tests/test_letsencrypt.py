@@ -86,6 +86,24 @@ def test_forced_renewal_serves_new_certificate_without_restart(host):
         assert "reloaded nginx" in host.check_output("journalctl -t flaskstack-letsencrypt --no-pager -o cat")
 
 
+def test_a_name_that_does_not_reach_the_host_stops_before_the_ca(host):
+    """A name whose DNS points at a server that does not serve it (here: resolves to this host's
+    loopback, where nginx serves no such name and closes the connection) is waited for a bounded
+    time, then named with what it resolves to - and the CA is never asked."""
+    with host.sudo():
+        host.check_output("grep -q ' stray.shop.test$' /etc/hosts || echo '127.0.0.1 stray.shop.test' >> /etc/hosts")
+        issued = host.check_output("ls /etc/letsencrypt/archive/shop.test/ | grep -c '^cert'")
+    result = converge(host.backend.get_hostname(), {"letsencrypt_domains": NAMES + ["stray.shop.test"],
+                                                    "letsencrypt_reach_timeout": 10})
+    said = " ".join((result.stdout + result.stderr).split())
+    assert result.returncode != 0
+    assert "stray.shop.test resolves to 127.0.0.1" in said and "letsencrypt_reach_timeout" in said, said[-2000:]
+    assert "Request the certificate from the CA" not in said
+    with host.sudo():
+        assert host.check_output("ls /etc/letsencrypt/archive/shop.test/ | grep -c '^cert'") == issued
+        assert host.check_output("ls -A /var/www/acme/.well-known/acme-challenge/ | grep -cv '^t1$' || true") == "0"
+
+
 def test_changing_the_names_reissues(host):
     """A converge with one more name gets a new certificate covering all three."""
     names = NAMES + ["api.shop.test"]
