@@ -31,7 +31,7 @@ STAGING = {"cloud_provider": "digitalocean", "cloud_region": "fra1", "cloud_ssh_
 FACTS_PLAY = [{"name": "Provision and report", "hosts": "localhost", "connection": "local", "gather_facts": False,
                "roles": ["flaskstack.deploy.cloud"],
                "post_tasks": [{"name": "Report", "ansible.builtin.debug": {
-                   "msg": "FACTS {{ {'created': __cloud_created_names, 'inventory': cloud_inventory} | to_json }}"}}]}]
+                   "msg": "FACTS {{ {'created': __cloud_created_names | default('undefined'), 'inventory': cloud_inventory} | to_json }}"}}]}]
 
 
 @pytest.fixture(scope="module")
