@@ -1,26 +1,48 @@
 """A small, stateful fake of the DigitalOcean v2 API for tests (standard library only).
 
 Serves what community.digitalocean 1.27.0 calls from digital_ocean_sshkey(_info), _vpc(_info), _tag,
-_droplet(_info), _firewall(_info) and the community.digitalocean.digitalocean inventory plugin:
+_droplet(_info), _firewall(_info) and the community.digitalocean.digitalocean inventory plugin, and what
+the cloud role calls with ansible.builtin.uri (projects, reserved IPs, domains and records):
   GET /v2/account;  GET|POST /v2/account/keys;  GET|PUT|DELETE /v2/account/keys/{id|fingerprint}
   GET|POST /v2/vpcs;  GET|PUT|DELETE /v2/vpcs/{id};  GET /v2/vpcs/{id}/members
   GET|POST /v2/tags;  GET|DELETE /v2/tags/{name};  POST|DELETE /v2/tags/{name}/resources
   GET (?tag_name= ?name=)|POST /v2/droplets;  GET|DELETE /v2/droplets/{id}
   POST /v2/droplets/{id}/actions;  GET /v2/droplets/{id}/actions/{action_id}
   GET|POST /v2/firewalls;  GET|PUT|DELETE /v2/firewalls/{id};  POST|DELETE /v2/firewalls/{id}/droplets
-As docs.digitalocean.com/reference/api describes: Bearer auth (401), page/per_page pagination
-(default 20, max 200, absolute links.pages URLs, meta.total), 422 unprocessable_entity for bad input
-(unknown region/size/image/SSH key, bad hostname or tag, overlapping VPC range, duplicate or malformed
-SSH key, firewall `tags` that do not exist), 403 deleting a default VPC or one with members, 404
-not_found, 204 without body for deletes. One default VPC per known region exists from the start
-(default_vpcs=True). A droplet is created "new" with no networks and is "active" after its first
-GET /v2/droplets/{id} (reads_while_new=1; 0: the first GET shows "active"); actions on a "new"
-droplet get 422; actions are in-progress when posted, completed when read.
-Firewall rules come back as the API stores them (ports "all" -> "0", ICMP ports "0", empty keys
-left out). Addresses: VPC range (private), 203.0.113.0/24 (public), 2001:db8::/32 (IPv6).
-Not covered: other endpoints (regions, sizes, images, projects, volumes, floating IPs...), rate
-limits, droplet limits, tag case-insensitivity, reserved VPC ranges, the delay before a deleted
-droplet leaves its VPC. Some 422 messages are not documented and are approximated.
+  GET|POST /v2/projects;  GET|DELETE /v2/projects/{id|default}
+  GET|POST /v2/reserved_ips;  GET|DELETE /v2/reserved_ips/{ip};  POST /v2/reserved_ips/{ip}/actions;
+  GET /v2/reserved_ips/{ip}/actions/{action_id}
+  GET|POST /v2/domains;  GET|DELETE /v2/domains/{name};  GET (?type= ?name=)|POST /v2/domains/{name}/records;
+  GET|PUT|PATCH|DELETE /v2/domains/{name}/records/{id}
+What it models, as docs.digitalocean.com/reference/api (API reference) and the product docs describe
+(each rule has its reference beside it below): Bearer auth (401 for a missing or wrong token),
+page/per_page pagination (default 20, max 200, absolute links.pages URLs, meta.total), 422
+unprocessable_entity for bad input (unknown region/size/image/SSH key, bad hostname or tag, VPC range
+overlapping any other VPC of the account, in any region, duplicate or malformed SSH key, firewall `tags`
+that do not exist, a reserved IP asked for both or neither of droplet_id and region, a second reserved IP
+for a droplet, an A record whose data is not IPv4, a TTL under 30 s), 403 deleting a default VPC or one
+with members, 412 deleting a project that holds resources or the default project, 404 not_found, 204
+without body for deletes.
+VPCs: a new account has none (default_vpcs=False); the first VPC made in a region becomes its default
+(default_vpcs=True: every known region has one from the start). A droplet is created "new" with no
+networks and is "active" after its first GET /v2/droplets/{id} (reads_while_new=1; 0: the first GET shows
+"active"); actions on a "new" droplet get 422; actions are in-progress when posted, completed when read.
+Projects: one default project ("first-project") that droplets, domains and reserved IPs without a
+project_id land in. Reserved IPs: created for a region (in project_id, else the default project) or for
+a droplet (in the droplet's project); assigned and unassigned by actions; a destroyed droplet's reserved
+IP stays, unassigned. Domains: a new one gets SOA and three NS records; records' names are relative
+("@" for the apex) and ?name= takes the fully qualified name.
+Firewall rules come back as the API stores them (ports "all" -> "0", ICMP ports "0", empty keys left
+out). Addresses: VPC range (private), public_addresses (default 203.0.113.10-254), reserved_addresses
+(default 192.0.2.10-254), 2001:db8::/32 (IPv6).
+For tests: add_droplet, add_ssh_key, add_domain, add_record, add_reserved_ip seed what somebody else made
+in the account; delete_droplet_now destroys a droplet behind the role's back; read-only views droplets,
+ssh_keys, vpcs, firewalls, tags, projects, reserved_ips, domains, domain_records, requests.
+Not covered: other endpoints (regions, sizes, images, project resources, volumes, load balancers, the
+legacy /v2/floating_ips...), rate limits (e.g. 12 reserved IPs per 60 s), droplet and reserved IP limits,
+a reserved IP among the droplet's own networks, tag case-insensitivity, VPC ranges DigitalOcean reserves
+for itself, the delay before a deleted droplet leaves its VPC. Some 422 messages are not documented and
+are approximated.
 """
 
 from __future__ import annotations
