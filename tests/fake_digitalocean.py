@@ -14,8 +14,9 @@ the cloud role calls with ansible.builtin.uri (projects, reserved IPs, domains a
   GET /v2/reserved_ips/{ip}/actions/{action_id}
   GET|POST /v2/domains;  GET|DELETE /v2/domains/{name};  GET (?type= ?name=)|POST /v2/domains/{name}/records;
   GET|PUT|PATCH|DELETE /v2/domains/{name}/records/{id}
-What it models, as docs.digitalocean.com/reference/api (API reference) and the product docs describe
-(each rule has its reference beside it below): Bearer auth (401 for a missing or wrong token),
+What it models, as the API reference (docs.digitalocean.com/reference/api/api-reference/, cited below as
+"API reference #anchor") and the product docs describe (each rule has its reference beside it below):
+Bearer auth (401 for a missing or wrong token),
 page/per_page pagination (default 20, max 200, absolute links.pages URLs, meta.total), 422
 unprocessable_entity for bad input (unknown region/size/image/SSH key, bad hostname or tag, VPC range
 overlapping any other VPC of the account, in any region, duplicate or malformed SSH key, firewall `tags`
@@ -263,6 +264,7 @@ class FakeDigitalOcean:
             self._requests.append((method, url.path))
             self._mutations += method != "GET"
             try:
+                # "Authorization: Bearer TOKEN" on every request, else 401 (API reference #section/Authentication)
                 if auth != f"Bearer {self.token}":
                     raise ApiError(401, "Unauthorized", "Unable to authenticate you")
                 try:
@@ -280,6 +282,8 @@ class FakeDigitalOcean:
                 return err.status, {"id": err.ident, "message": err.message}
 
     def _page(self, key, items, query, path):
+        # per_page 20 by default, at most 200; links.pages with absolute URLs, meta.total
+        # (API reference #section/Introduction/Links-and-Pagination)
         try:
             per_page, page = min(max(int(query.get("per_page", 20)), 1), 200), max(int(query.get("page", 1)), 1)
         except ValueError:
@@ -309,6 +313,8 @@ class FakeDigitalOcean:
         return self._page("ssh_keys", list(self._keys.values()), query, "account/keys")
 
     def post_keys(self, query, body):
+        # name and public_key required; a key already in the account is refused
+        # (API reference #operation/sshKeys_create)
         if not str(body.get("name") or "").strip():
             raise invalid("Name can't be blank")
         if self._find_key(fingerprint(body.get("public_key"))):
@@ -398,7 +404,7 @@ class FakeDigitalOcean:
 
     def delete_vpc(self, vpc_id, query, body):
         # a region's default VPC cannot be deleted (only another VPC made default first), nor one with
-        # members: 403 (docs.digitalocean.com/reference/api/api-reference/#operation/vpcs_delete)
+        # members: 403 (API reference #operation/vpcs_delete)
         if lookup(self._vpcs, vpc_id)["default"]:
             raise ApiError(403, "forbidden", "Can not delete default VPC")
         if any(d["vpc_uuid"] == vpc_id for d in self._droplets.values()):
@@ -432,6 +438,7 @@ class FakeDigitalOcean:
         return self._page("tags", [self._show_tag(t) for t in self._tags], query, "tags")
 
     def post_tags(self, query, body):
+        # tag names: letters, numbers, colons, dashes and underscores, up to 255 (API reference #operation/tags_create)
         if body.get("name") in self._tags:
             raise invalid(f"tag {body['name']} already exists")
         self._require_tags([body.get("name")], create=True)
@@ -498,6 +505,8 @@ class FakeDigitalOcean:
         return self._page("droplets", found, query, "droplets")
 
     def post_droplets(self, query, body):
+        # name, region, size, image required; a droplet without vpc_uuid joins its region's default VPC
+        # (API reference #operation/droplets_create)
         name, region, size, image = (body.get(k) for k in ("name", "region", "size", "image"))
         if not isinstance(name, str) or len(name) > 253 or not all(HOST_LABEL.fullmatch(p) for p in name.split(".")):
             raise invalid("Name Only valid hostname characters are allowed. (a-z, A-Z, 0-9, . and -)")
@@ -653,7 +662,7 @@ class FakeDigitalOcean:
         firewall["droplet_ids"] = [i for i in firewall["droplet_ids"] if i not in removed]
         return 204, None
 
-    # ---- projects (docs.digitalocean.com/reference/api/api-reference/#tag/Projects) ----
+    # ---- projects (API reference #tag/Projects) ----
     def _add_project(self, name, purpose, description, environment=None, is_default=False):
         project_id = str(uuid.uuid4())
         self._projects[project_id] = {
@@ -677,6 +686,7 @@ class FakeDigitalOcean:
 
     def post_projects(self, query, body):
         # name (max 175) and purpose (max 255) are required; environment one of three values
+        # (API reference #operation/projects_create)
         name, purpose, environment = body.get("name"), body.get("purpose"), body.get("environment")
         if not isinstance(name, str) or not name.strip() or len(name) > 175:
             raise invalid("name is required and may be at most 175 characters")
@@ -693,7 +703,8 @@ class FakeDigitalOcean:
         return 200, {"project": self._project(ref)}
 
     def delete_project(self, ref, query, body):
-        # "a project must not have any resources assigned to it ... or you will receive a 412 error";
+        # "a project must not have any resources assigned to it ... or you will receive a 412 error"
+        # (API reference #operation/projects_delete);
         # the default project cannot be deleted either
         project = self._project(ref)
         if project["is_default"] or self._project_resources(project["id"]):
@@ -701,7 +712,7 @@ class FakeDigitalOcean:
         del self._projects[project["id"]]
         return 204, None
 
-    # ---- reserved IPs (docs.digitalocean.com/reference/api/api-reference/#tag/Reserved-IPs) ----
+    # ---- reserved IPs (API reference #tag/Reserved-IPs) ----
     def _show_rip(self, r):
         droplet = self._droplets.get(r["droplet_id"]) if r["droplet_id"] else None
         return {"ip": r["ip"], "region": REGIONS[r["region"]], "droplet": self._show(droplet) if droplet else None,
@@ -716,7 +727,8 @@ class FakeDigitalOcean:
         if droplet["status"] == "new":
             raise invalid("Droplet already has a pending event.")
         if any(r["droplet_id"] == droplet["id"] for r in self._reserved.values()):
-            raise invalid(f"Droplet {droplet['id']} already has a reserved IP")  # one per droplet
+            # one reserved IP per droplet (docs.digitalocean.com/products/networking/reserved-ips/details/limits/)
+            raise invalid(f"Droplet {droplet['id']} already has a reserved IP")
         return droplet["id"]
 
     def get_reserved_ips(self, query, body):
@@ -724,7 +736,9 @@ class FakeDigitalOcean:
 
     def post_reserved_ips(self, query, body):
         # either droplet_id (assigned, in the droplet's project) or region (reserved to it, in project_id or the
-        # default project) - not both, not neither
+        # default project) - not both, not neither (API reference #operation/reservedIPs_create; doctl compute
+        # reserved-ip create: --project-id, "When using --droplet-id, it is assigned to the project containing
+        # the Droplet")
         if bool(body.get("droplet_id")) == bool(body.get("region")):
             raise invalid("a reserved IP is created either for a droplet_id or for a region")
         if body.get("project_id"):
@@ -744,10 +758,13 @@ class FakeDigitalOcean:
         return 200, {"reserved_ip": self._show_rip(self._rip(ip))}
 
     def delete_reserved_ip(self, ip, query, body):
+        # 204; the address leaves the account (API reference #operation/reservedIPs_delete)
         del self._reserved[self._rip(ip)["ip"]]
         return 204, None
 
     def post_reserved_ip_actions(self, ip, query, body):
+        # type assign (droplet_id, same region) or unassign; 201 with an action
+        # (API reference #operation/reservedIPsActions_post)
         record, kind = self._rip(ip), body.get("type")
         if kind == "assign":
             droplet = self._droplet(body.get("droplet_id"))
@@ -773,7 +790,7 @@ class FakeDigitalOcean:
         action.update(status="completed", completed_at=action["completed_at"] or now())
         return 200, {"action": {k: v for k, v in action.items() if k != "ip"}}
 
-    # ---- domains and records (docs.digitalocean.com/reference/api/api-reference/#tag/Domains,
+    # ---- domains and records (API reference #tag/Domains,
     #      #tag/Domain-Records) ----
     def _domain(self, name):
         return lookup(self._domains, name.lower())
@@ -790,6 +807,7 @@ class FakeDigitalOcean:
             raise invalid("Name already exists")
         self._domains[name], self._records[name] = {"project_id": self._default_project}, {}
         # a new domain gets its SOA and DigitalOcean's three NS records; an A record at the apex if ip_address
+        # (API reference #operation/domains_create)
         for kind, data in [("SOA", "1800")] + [("NS", f"ns{i}.digitalocean.com") for i in (1, 2, 3)] + (
                 [("A", body["ip_address"])] if body.get("ip_address") else []):
             self.post_records(name, {}, {"type": kind, "name": "@", "data": data, "ttl": 1800}, internal=True)
@@ -806,6 +824,7 @@ class FakeDigitalOcean:
 
     def get_records(self, domain, query, body):
         # ?name= takes the fully qualified name (sub.example.com, or example.com for "@"); ?type= one type
+        # (API reference #operation/domains_list_records)
         self._domain(domain)
         domain = domain.lower()
         fqdn = lambda r: domain if r["name"] == "@" else f"{r['name']}.{domain}"  # noqa: E731
@@ -825,6 +844,7 @@ class FakeDigitalOcean:
             raise invalid("Data needs to be an IPv4 address")
         if ttl is None:
             ttl = 1800
+        # "ttl ... minimum 30" (API reference #operation/domains_create_record)
         if not isinstance(ttl, int) or ttl < 30:
             raise invalid("TTL must be at least 30 seconds")
         return {"type": kind, "name": name.lower(), "data": data, "ttl": ttl, "priority": merged.get("priority"),
