@@ -194,6 +194,24 @@ def test_a_replaced_balancer_gets_its_reserved_ip_back(provisioned, inventory, d
     assert a_records(fake, "shop") == sorted([fixed, OTHERS]) and a_records(fake, "@") == [fixed]
 
 
+def test_two_balancers_two_records_and_a_removed_ones_address_and_records_go(provisioned, inventory, do_env, fake,
+                                                                              facts_play):
+    (first, _), = project_ips(fake).items()
+    two = {**SETTINGS, "cloud_hosts": SETTINGS["cloud_hosts"] + [{"name": "lb-2", "groups": ["lb"],
+                                                                   "size": "s-1vcpu-2gb"}]}
+    made = facts(playbook(facts_play, inventory, do_env, fake, two, "provision-lb-2"))
+    assert made["created"] == ["lb-2"]
+    ips = project_ips(fake)
+    second = made["inventory"]["lb-2"]["fixed_ip"]
+    assert ips == {first: "lb-1", second: "lb-2"} and made["inventory"]["lb-1"]["fixed_ip"] == first
+    assert a_records(fake, "shop") == sorted([first, second, OTHERS]) and a_records(fake, "@") == sorted([first, second])
+    gone = playbook("provision.yml", inventory, do_env, fake, {**SETTINGS, "cloud_remove_hosts": ["lb-2"]},
+                    "provision-lb-2-removed")
+    assert gone.returncode == 0, tail(gone.stdout + gone.stderr, 40)
+    assert project_ips(fake) == {first: "lb-1"} and second not in fake.reserved_ips  # released, not billed unused
+    assert a_records(fake, "shop") == sorted([first, OTHERS]) and a_records(fake, "@") == [first]
+
+
 def test_a_host_moved_to_other_groups_gets_its_tags_updated(provisioned, inventory, do_env, fake):
     before = droplets(fake)["web-2"]["id"]
     moved = {**SETTINGS, "cloud_hosts": [{**h, "groups": ["cache"]} if h["name"] == "web-2" else h
