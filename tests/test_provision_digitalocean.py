@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 
 import pytest
 import yaml
@@ -226,13 +227,25 @@ def test_a_host_moved_to_other_groups_gets_its_tags_updated(provisioned, invento
     assert set(droplets(fake)["web-1"]["tags"]) == {"flaskstack", "flaskstack-env-prod", "web", "flaskstack-web"}
 
 
-def test_the_droplet_wait_is_an_input_of_ten_minutes():
-    """Creation waits cloud_do_wait_timeout (600 s by default), not the module's 120 s."""
-    tasks = yaml.safe_load((REPO / "roles/cloud/tasks/digitalocean.yml").read_text())
-    provision = next(t for t in tasks[0]["block"] if t["name"] == "Create the fleet")["block"]
-    create = next(t for t in provision if t["name"] == "Create the hosts")
-    assert create["community.digitalocean.digital_ocean_droplet"]["wait_timeout"] == "{{ cloud_do_wait_timeout }}"
+def test_the_droplet_wait_is_an_input_of_ten_minutes(tmp_path, do_env):
+    """Creation waits cloud_do_wait_timeout (600 s by default), not the module's 120 s: with 10 s, a droplet
+    that stays "new" fails the run after about 10 s."""
     assert yaml.safe_load((REPO / "roles/cloud/defaults/main.yml").read_text())["cloud_do_wait_timeout"] == 600
+    slow = FakeDigitalOcean(token=TOKEN, reads_while_new=10**6)
+    slow.start()
+    try:
+        inv = inventory_copy(tmp_path, "prod", "digitalocean.yml", slow.url.removesuffix("/v2"))
+        one = {**SETTINGS, "cloud_dns_zone": "", "cloud_dns_names": [], "cloud_do_wait_timeout": 10,
+               "cloud_hosts": [{"name": "web-1", "groups": ["web"], "size": "s-1vcpu-2gb"}]}
+        started = time.monotonic()
+        result = run([tool("ansible-playbook"), "-i", inv, REPO / "playbooks" / "provision.yml",
+                      "-e", json.dumps({"cloud_do_api_url": slow.url, **one})],
+                     env=do_env, log_name="pytest-do-wait-timeout", timeout=300)
+        took = time.monotonic() - started
+    finally:
+        slow.stop()
+    assert result.returncode != 0 and "Wait for Droplet [active,off] status timeout" in said(result), tail(result.stdout)
+    assert took < 90, f"the run waited {took:.0f} s: the wait is not cloud_do_wait_timeout"
 
 
 def test_adding_a_host_creates_just_that_host_and_removing_one_needs_confirmation(provisioned, inventory,
