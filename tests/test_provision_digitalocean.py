@@ -415,3 +415,17 @@ def test_others_droplets_and_key_are_neither_adopted_nor_removed(tmp_path, do_en
     assert droplets(api, "flaskstack-staging") == {}
     assert api.ssh_keys == before["keys"]  # the user's key stays
     assert foreign_state(shared) == before
+
+
+def test_the_fake_hands_out_the_addresses_it_is_given():
+    """For end-to-end tests: droplets' public addresses and reserved IPs come from the given lists, in order."""
+    api = FakeDigitalOcean(token=TOKEN, public_addresses=["127.0.0.21", "127.0.0.22"],
+                           reserved_addresses=iter(["127.0.0.31"]))
+    first, second = api.add_droplet("a-1"), api.add_droplet("a-2", ["x"], region="ams3")
+    public = [[n["ip_address"] for n in d["networks"]["v4"] if n["type"] == "public"] for d in (first, second)]
+    assert public == [["127.0.0.21"], ["127.0.0.22"]]
+    assert api.add_reserved_ip(droplet_id=first["id"])["ip"] == "127.0.0.31"
+    assert api.reserved_ips["127.0.0.31"]["droplet"]["name"] == "a-1"
+    assert api.add_domain("example.net")["name"] == "example.net" and api.domains == ["example.net"]
+    assert {r["type"] for r in api.domain_records["example.net"]} == {"SOA", "NS"}
+    assert [(v["region"], v["default"]) for v in api.vpcs.values()] == [("fra1", True), ("ams3", True)]
