@@ -1,26 +1,49 @@
 """A small, stateful fake of the DigitalOcean v2 API for tests (standard library only).
 
 Serves what community.digitalocean 1.27.0 calls from digital_ocean_sshkey(_info), _vpc(_info), _tag,
-_droplet(_info), _firewall(_info) and the community.digitalocean.digitalocean inventory plugin:
+_droplet(_info), _firewall(_info) and the community.digitalocean.digitalocean inventory plugin, and what
+the cloud role calls with ansible.builtin.uri (projects, reserved IPs, domains and records):
   GET /v2/account;  GET|POST /v2/account/keys;  GET|PUT|DELETE /v2/account/keys/{id|fingerprint}
   GET|POST /v2/vpcs;  GET|PUT|DELETE /v2/vpcs/{id};  GET /v2/vpcs/{id}/members
   GET|POST /v2/tags;  GET|DELETE /v2/tags/{name};  POST|DELETE /v2/tags/{name}/resources
   GET (?tag_name= ?name=)|POST /v2/droplets;  GET|DELETE /v2/droplets/{id}
   POST /v2/droplets/{id}/actions;  GET /v2/droplets/{id}/actions/{action_id}
   GET|POST /v2/firewalls;  GET|PUT|DELETE /v2/firewalls/{id};  POST|DELETE /v2/firewalls/{id}/droplets
-As docs.digitalocean.com/reference/api describes: Bearer auth (401), page/per_page pagination
-(default 20, max 200, absolute links.pages URLs, meta.total), 422 unprocessable_entity for bad input
-(unknown region/size/image/SSH key, bad hostname or tag, overlapping VPC range, duplicate or malformed
-SSH key, firewall `tags` that do not exist), 403 deleting a default VPC or one with members, 404
-not_found, 204 without body for deletes. One default VPC per known region exists from the start
-(default_vpcs=True). A droplet is created "new" with no networks and is "active" after its first
-GET /v2/droplets/{id} (reads_while_new=1; 0: the first GET shows "active"); actions on a "new"
-droplet get 422; actions are in-progress when posted, completed when read.
-Firewall rules come back as the API stores them (ports "all" -> "0", ICMP ports "0", empty keys
-left out). Addresses: VPC range (private), 203.0.113.0/24 (public), 2001:db8::/32 (IPv6).
-Not covered: other endpoints (regions, sizes, images, projects, volumes, floating IPs...), rate
-limits, droplet limits, tag case-insensitivity, reserved VPC ranges, the delay before a deleted
-droplet leaves its VPC. Some 422 messages are not documented and are approximated.
+  GET|POST /v2/projects;  GET|DELETE /v2/projects/{id|default}
+  GET|POST /v2/reserved_ips;  GET|DELETE /v2/reserved_ips/{ip};  POST /v2/reserved_ips/{ip}/actions;
+  GET /v2/reserved_ips/{ip}/actions/{action_id}
+  GET|POST /v2/domains;  GET|DELETE /v2/domains/{name};  GET (?type= ?name=)|POST /v2/domains/{name}/records;
+  GET|PUT|PATCH|DELETE /v2/domains/{name}/records/{id}
+What it models, as the API reference (docs.digitalocean.com/reference/api/api-reference/, cited below as
+"API reference #anchor") and the product docs describe (each rule has its reference beside it below):
+Bearer auth (401 for a missing or wrong token),
+page/per_page pagination (default 20, max 200, absolute links.pages URLs, meta.total), 422
+unprocessable_entity for bad input (unknown region/size/image/SSH key, bad hostname or tag, VPC range
+overlapping any other VPC of the account, in any region, duplicate or malformed SSH key, firewall `tags`
+that do not exist, a reserved IP asked for both or neither of droplet_id and region, a second reserved IP
+for a droplet, an A record whose data is not IPv4, a TTL under 30 s), 403 deleting a default VPC or one
+with members, 412 deleting a project that holds resources or the default project, 404 not_found, 204
+without body for deletes.
+VPCs: a new account has none (default_vpcs=False); the first VPC made in a region becomes its default
+(default_vpcs=True: every known region has one from the start). A droplet is created "new" with no
+networks and is "active" after its first GET /v2/droplets/{id} (reads_while_new=1; 0: the first GET shows
+"active"); actions on a "new" droplet get 422; actions are in-progress when posted, completed when read.
+Projects: one default project ("first-project") that droplets, domains and reserved IPs without a
+project_id land in. Reserved IPs: created for a region (in project_id, else the default project) or for
+a droplet (in the droplet's project); assigned and unassigned by actions; a destroyed droplet's reserved
+IP stays, unassigned. Domains: a new one gets SOA and three NS records; records' names are relative
+("@" for the apex) and ?name= takes the fully qualified name.
+Firewall rules come back as the API stores them (ports "all" -> "0", ICMP ports "0", empty keys left
+out). Addresses: VPC range (private), public_addresses (default 203.0.113.10-254), reserved_addresses
+(default 192.0.2.10-254), 2001:db8::/32 (IPv6).
+For tests: add_droplet, add_ssh_key, add_domain, add_record, add_reserved_ip seed what somebody else made
+in the account; delete_droplet_now destroys a droplet behind the role's back; read-only views droplets,
+ssh_keys, vpcs, firewalls, tags, projects, reserved_ips, domains, domain_records, requests.
+Not covered: other endpoints (regions, sizes, images, project resources, volumes, load balancers, the
+legacy /v2/floating_ips...), rate limits (e.g. 12 reserved IPs per 60 s), droplet and reserved IP limits,
+a reserved IP among the droplet's own networks, tag case-insensitivity, VPC ranges DigitalOcean reserves
+for itself, the delay before a deleted droplet leaves its VPC. Some 422 messages are not documented and
+are approximated.
 """
 
 from __future__ import annotations
@@ -69,7 +92,13 @@ ROUTES = [(re.compile("/v2/" + rx), name) for rx, name in (
     ("tags", "tags"), ("tags/([^/]+)", "tag"), ("tags/([^/]+)/resources", "tag_resources"),
     ("droplets", "droplets"), (r"droplets/(\d+)", "droplet"), (r"droplets/(\d+)/actions", "actions"),
     (r"droplets/(\d+)/actions/(\d+)", "action"), ("firewalls", "firewalls"),
-    ("firewalls/([^/]+)", "firewall"), ("firewalls/([^/]+)/droplets", "firewall_droplets"))]
+    ("firewalls/([^/]+)", "firewall"), ("firewalls/([^/]+)/droplets", "firewall_droplets"),
+    ("projects", "projects"), ("projects/([^/]+)", "project"), ("reserved_ips", "reserved_ips"),
+    (r"reserved_ips/([\d.]+)", "reserved_ip"), (r"reserved_ips/([\d.]+)/actions", "reserved_ip_actions"),
+    (r"reserved_ips/([\d.]+)/actions/(\d+)", "reserved_ip_action"), ("domains", "domains"),
+    ("domains/([^/]+)", "domain"), ("domains/([^/]+)/records", "records"), (r"domains/([^/]+)/records/(\d+)", "record"))]
+IPV4 = re.compile(r"((25[0-5]|2[0-4]\d|1?\d?\d)\.){3}(25[0-5]|2[0-4]\d|1?\d?\d)")
+DOMAIN_NAME = re.compile(r"(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}")
 
 
 class ApiError(Exception):
@@ -113,16 +142,64 @@ def fingerprint(public_key):
 class FakeDigitalOcean:
     """FakeDigitalOcean(token).start() returns "http://127.0.0.1:PORT/v2": pass it as `baseurl`."""
 
-    def __init__(self, token="fake-token", host="127.0.0.1", port=0, default_vpcs=True, reads_while_new=1):
+    def __init__(self, token="fake-token", host="127.0.0.1", port=0, default_vpcs=False, reads_while_new=1,
+                 public_addresses=None, reserved_addresses=None):
         # reads_while_new: GETs of a droplet by id that still show "new" (0: the first one shows "active")
+        # default_vpcs: start with a default VPC in every known region (an account that has had droplets);
+        #   False (the default): no VPC anywhere, as in a new account - the first VPC made in a region is its default
+        # public_addresses / reserved_addresses: IPv4 addresses handed out in order to new droplets (public
+        #   interface) and new reserved IPs; default 203.0.113.10-254 and 192.0.2.10-254 (TEST-NET-3 and -1)
         self.token, self._address, self.url, self._reads_while_new = token, (host, port), None, reads_while_new
         self._lock, self._server = threading.RLock(), None
         self._requests, self._mutations = [], 0
         self._droplets, self._keys, self._vpcs, self._firewalls, self._tags, self._actions = {}, {}, {}, {}, {}, {}
+        self._projects, self._reserved, self._domains, self._records = {}, {}, {}, {}
         self._droplet_ids, self._key_ids = itertools.count(500000001), itertools.count(41000001)
-        self._action_ids, self._public_ips, self._hosts_used = itertools.count(2000000001), itertools.count(), {}
+        self._action_ids, self._hosts_used = itertools.count(2000000001), {}
+        self._record_ids = itertools.count(300000001)
+        self._public_ips = iter(public_addresses) if public_addresses is not None else (
+            f"203.0.113.{n % 245 + 10}" for n in itertools.count())
+        self._reserved_ips = iter(reserved_addresses) if reserved_addresses is not None else (
+            f"192.0.2.{n % 245 + 10}" for n in itertools.count())
+        # Every account has one default project that cannot be deleted; resources not assigned elsewhere
+        # land in it (docs.digitalocean.com/products/projects/details/features/: "default project")
+        self._default_project = self._add_project("first-project", "My default project", "", is_default=True)["id"]
         for region in REGIONS if default_vpcs else ():
-            self._add_vpc(f"default-{region}", region, DEFAULT_VPC_RANGES[region], "", default=True)
+            self._add_vpc(f"default-{region}", region, DEFAULT_VPC_RANGES[region], "")
+
+    # ---- seeding, for tests: resources somebody else made in the same account ----
+    def add_droplet(self, name, tags=(), region="fra1", size="s-1vcpu-1gb", image="debian-12-x64"):
+        """An active droplet in the region's default VPC (made if none), like one made in the control panel."""
+        with self._lock:
+            status, body = self.post_droplets({}, {"name": name, "region": region, "size": size, "image": image,
+                                                   "tags": list(tags)})
+            self._droplets[body["droplet"]["id"]]["status"] = "active"
+            return self._show(self._droplets[body["droplet"]["id"]])
+
+    def add_ssh_key(self, name, public_key):
+        with self._lock:
+            return self.post_keys({}, {"name": name, "public_key": public_key})[1]["ssh_key"]
+
+    def add_domain(self, name):
+        with self._lock:
+            return self.post_domains({}, {"name": name})[1]["domain"]
+
+    def add_record(self, domain, name, data, kind="A", ttl=1800):
+        """A record of a domain (name relative to the domain, "@" for the apex), as another tool made it."""
+        with self._lock:
+            return self.post_records(domain, {}, {"type": kind, "name": name, "data": data, "ttl": ttl})[1][
+                "domain_record"]
+
+    def add_reserved_ip(self, region="fra1", droplet_id=None):
+        """A reserved IP of the default project (assigned to droplet_id if given)."""
+        with self._lock:
+            body = {"droplet_id": droplet_id} if droplet_id else {"region": region}
+            return self._show_rip(self._reserved[self.post_reserved_ips({}, body)[1]["reserved_ip"]["ip"]])
+
+    def delete_droplet_now(self, droplet_id):
+        """The droplet is destroyed outside the role (lost host, control panel)."""
+        with self._lock:
+            self.delete_droplet(droplet_id, {}, {})
 
     # ---- lifecycle, and read-only views for tests ----
     def start(self):
@@ -167,6 +244,11 @@ class FakeDigitalOcean:
     vpcs = property(lambda self: self._view(lambda s: s._vpcs))
     firewalls = property(lambda self: self._view(lambda s: {i: s._show_fw(f) for i, f in s._firewalls.items()}))
     tags = property(lambda self: self._view(lambda s: sorted(s._tags)))
+    projects = property(lambda self: self._view(lambda s: s._projects))
+    reserved_ips = property(lambda self: self._view(lambda s: {ip: s._show_rip(r) for ip, r in s._reserved.items()}))
+    domains = property(lambda self: self._view(lambda s: sorted(s._domains)))
+    domain_records = property(lambda self: self._view(lambda s: {d: sorted(s._records[d].values(), key=lambda r: r["id"])
+                                                                 for d in s._domains}))
     requests = property(lambda self: self._view(lambda s: s._requests))  # [(method, path without the query)]
     mutating_requests = property(lambda self: self._mutations)  # POST/PUT/PATCH/DELETE received
 
@@ -182,6 +264,7 @@ class FakeDigitalOcean:
             self._requests.append((method, url.path))
             self._mutations += method != "GET"
             try:
+                # "Authorization: Bearer TOKEN" on every request, else 401 (API reference #section/Authentication)
                 if auth != f"Bearer {self.token}":
                     raise ApiError(401, "Unauthorized", "Unable to authenticate you")
                 try:
@@ -199,6 +282,8 @@ class FakeDigitalOcean:
                 return err.status, {"id": err.ident, "message": err.message}
 
     def _page(self, key, items, query, path):
+        # per_page 20 by default, at most 200; links.pages with absolute URLs, meta.total
+        # (API reference #section/Introduction/Links-and-Pagination)
         try:
             per_page, page = min(max(int(query.get("per_page", 20)), 1), 200), max(int(query.get("page", 1)), 1)
         except ValueError:
@@ -228,6 +313,8 @@ class FakeDigitalOcean:
         return self._page("ssh_keys", list(self._keys.values()), query, "account/keys")
 
     def post_keys(self, query, body):
+        # name and public_key required; a key already in the account is refused
+        # (API reference #operation/sshKeys_create)
         if not str(body.get("name") or "").strip():
             raise invalid("Name can't be blank")
         if self._find_key(fingerprint(body.get("public_key"))):
@@ -252,7 +339,10 @@ class FakeDigitalOcean:
         return 204, None
 
     # ---- VPCs ----
-    def _add_vpc(self, name, region, ip_range, description, default=False):
+    def _add_vpc(self, name, region, ip_range, description):
+        # "The first VPC network you create in a region becomes the default VPC network for that region"
+        # (docs.digitalocean.com/products/networking/vpc/details/features/, default VPC networks)
+        default = not any(v["region"] == region for v in self._vpcs.values())
         vpc_id = str(uuid.uuid4())
         self._vpcs[vpc_id] = {"id": vpc_id, "urn": f"do:vpc:{vpc_id}", "name": name, "description": description,
                               "region": region, "ip_range": ip_range, "default": default, "created_at": now()}
@@ -267,6 +357,11 @@ class FakeDigitalOcean:
         if len(str(body.get("description") or "")) > 255:
             raise invalid("description is too long (maximum is 255 characters)")
 
+    def _free_range(self, wanted):
+        taken = [ipaddress.ip_network(v["ip_range"]) for v in self._vpcs.values()]
+        candidates = [ipaddress.ip_network(wanted)] + [ipaddress.ip_network(f"10.{i}.0.0/20") for i in range(120, 250)]
+        return str(next(n for n in candidates if not any(n.overlaps(other) for other in taken)))
+
     def get_vpcs(self, query, body):
         return self._page("vpcs", list(self._vpcs.values()), query, "vpcs")
 
@@ -275,7 +370,9 @@ class FakeDigitalOcean:
         region = body.get("region")
         if region not in REGIONS:
             raise invalid(f"region {region} is not a valid region")
-        taken = [ipaddress.ip_network(v["ip_range"]) for v in self._vpcs.values() if v["region"] == region]
+        # ranges may not overlap with any other VPC network of the account, in any region
+        # (docs.digitalocean.com/products/networking/vpc/details/limits/)
+        taken = [ipaddress.ip_network(v["ip_range"]) for v in self._vpcs.values()]
         if body.get("ip_range"):
             try:
                 net = ipaddress.ip_network(body["ip_range"])
@@ -283,11 +380,12 @@ class FakeDigitalOcean:
                 raise invalid(f"ip_range {body['ip_range']} is not a valid CIDR network") from None
             if net.version != 4 or not net.is_private or not 16 <= net.prefixlen <= 28:
                 raise invalid("ip_range must be a private IPv4 range between /16 and /28")
-            if any(net.overlaps(other) for other in taken):
-                raise invalid(f"ip_range {net} overlaps with another VPC network in {region}")
+            clash = next((v for v in self._vpcs.values() if net.overlaps(ipaddress.ip_network(v["ip_range"]))), None)
+            if clash:
+                raise invalid(f"ip_range {net} overlaps with VPC network {clash['name']} ({clash['ip_range']}, "
+                              f"{clash['region']}) of this account")
         else:
-            net = next(n for n in (ipaddress.ip_network(f"10.{i}.0.0/20") for i in range(120, 250))
-                       if not any(n.overlaps(other) for other in taken))
+            net = ipaddress.ip_network(self._free_range("10.120.0.0/20"))
         return 201, {"vpc": self._add_vpc(body["name"], region, str(net), body.get("description") or "")}
 
     def get_vpc(self, vpc_id, query, body):
@@ -305,6 +403,8 @@ class FakeDigitalOcean:
         return 200, {"vpc": vpc}
 
     def delete_vpc(self, vpc_id, query, body):
+        # a region's default VPC cannot be deleted (only another VPC made default first), nor one with
+        # members: 403 (API reference #operation/vpcs_delete)
         if lookup(self._vpcs, vpc_id)["default"]:
             raise ApiError(403, "forbidden", "Can not delete default VPC")
         if any(d["vpc_uuid"] == vpc_id for d in self._droplets.values()):
@@ -338,6 +438,7 @@ class FakeDigitalOcean:
         return self._page("tags", [self._show_tag(t) for t in self._tags], query, "tags")
 
     def post_tags(self, query, body):
+        # tag names: letters, numbers, colons, dashes and underscores, up to 255 (API reference #operation/tags_create)
         if body.get("name") in self._tags:
             raise invalid(f"tag {body['name']} already exists")
         self._require_tags([body.get("name")], create=True)
@@ -404,6 +505,8 @@ class FakeDigitalOcean:
         return self._page("droplets", found, query, "droplets")
 
     def post_droplets(self, query, body):
+        # name, region, size, image required; a droplet without vpc_uuid joins its region's default VPC
+        # (API reference #operation/droplets_create)
         name, region, size, image = (body.get(k) for k in ("name", "region", "size", "image"))
         if not isinstance(name, str) or len(name) > 253 or not all(HOST_LABEL.fullmatch(p) for p in name.split(".")):
             raise invalid("Name Only valid hostname characters are allowed. (a-z, A-Z, 0-9, . and -)")
@@ -423,7 +526,7 @@ class FakeDigitalOcean:
                 raise invalid(f"vpc_uuid {body['vpc_uuid']} is not a VPC network in {region}")
         else:
             vpc = next((v for v in self._vpcs.values() if v["region"] == region and v["default"]), None) \
-                or self._add_vpc(f"default-{region}", region, DEFAULT_VPC_RANGES[region], "", default=True)
+                or self._add_vpc(f"default-{region}", region, self._free_range(DEFAULT_VPC_RANGES[region]), "")
         tags = list(dict.fromkeys(body.get("tags") or []))
         self._require_tags(tags, create=True)  # tags named at creation are created if missing
         self._hosts_used[vpc["id"]] = host = self._hosts_used.get(vpc["id"], 1) + 1
@@ -434,7 +537,7 @@ class FakeDigitalOcean:
             "features": ["droplet_agent", "private_networking"] + [
                 f for f in ("monitoring", "backups", "ipv6") if body.get(f)],
             "private_ip": str(ipaddress.ip_network(vpc["ip_range"]).network_address + host),
-            "public_ip": f"203.0.113.{next(self._public_ips) % 245 + 10}",
+            "public_ip": next(self._public_ips), "project_id": self._default_project,
             "ipv6": f"2001:db8::{droplet_id:x}" if body.get("ipv6") else None}
         action = self._new_action(droplet, "create")
         return 202, {"droplet": self._show(droplet), "links": {"actions": [
@@ -449,6 +552,10 @@ class FakeDigitalOcean:
 
     def delete_droplet(self, droplet_id, query, body):
         del self._droplets[self._droplet(droplet_id)["id"]]
+        # a reserved IP stays in the account, unassigned, when its droplet is destroyed
+        # (docs.digitalocean.com/products/networking/reserved-ips/details/features/)
+        for reserved in self._reserved.values():
+            reserved["droplet_id"] = None if reserved["droplet_id"] == int(droplet_id) else reserved["droplet_id"]
         for firewall in self._firewalls.values():
             firewall["droplet_ids"] = [i for i in firewall["droplet_ids"] if i != int(droplet_id)]
         return 204, None
@@ -553,4 +660,219 @@ class FakeDigitalOcean:
         firewall = lookup(self._firewalls, firewall_id)
         removed = [self._droplet(i)["id"] for i in body.get("droplet_ids") or []]
         firewall["droplet_ids"] = [i for i in firewall["droplet_ids"] if i not in removed]
+        return 204, None
+
+    # ---- projects (API reference #tag/Projects) ----
+    def _add_project(self, name, purpose, description, environment=None, is_default=False):
+        project_id = str(uuid.uuid4())
+        self._projects[project_id] = {
+            "id": project_id, "owner_uuid": "3f2b1c1e9a6d4b0f8e7d6c5b4a392817", "owner_id": 2, "name": name,
+            "description": description, "purpose": purpose, "environment": environment, "is_default": is_default,
+            "created_at": now(), "updated_at": now()}
+        return self._projects[project_id]
+
+    def _project(self, ref):
+        if ref == "default":
+            return self._projects[self._default_project]
+        return lookup(self._projects, ref)
+
+    def _project_resources(self, project_id):
+        return [f"do:droplet:{d['id']}" for d in self._droplets.values() if d["project_id"] == project_id] + [
+            f"do:reservedip:{r['ip']}" for r in self._reserved.values() if r["project_id"] == project_id] + [
+            f"do:domain:{name}" for name, d in self._domains.items() if d["project_id"] == project_id]
+
+    def get_projects(self, query, body):
+        return self._page("projects", list(self._projects.values()), query, "projects")
+
+    def post_projects(self, query, body):
+        # name (max 175) and purpose (max 255) are required; environment one of three values
+        # (API reference #operation/projects_create)
+        name, purpose, environment = body.get("name"), body.get("purpose"), body.get("environment")
+        if not isinstance(name, str) or not name.strip() or len(name) > 175:
+            raise invalid("name is required and may be at most 175 characters")
+        if not isinstance(purpose, str) or not purpose.strip() or len(purpose) > 255:
+            raise invalid("purpose is required and may be at most 255 characters")
+        if environment not in (None, "Development", "Staging", "Production"):
+            raise invalid("environment must be one of Development, Staging, Production")
+        if len(str(body.get("description") or "")) > 255:
+            raise invalid("description may be at most 255 characters")
+        project = self._add_project(name, purpose, body.get("description") or "", environment)
+        return 201, {"project": project}
+
+    def get_project(self, ref, query, body):
+        return 200, {"project": self._project(ref)}
+
+    def delete_project(self, ref, query, body):
+        # "a project must not have any resources assigned to it ... or you will receive a 412 error"
+        # (API reference #operation/projects_delete);
+        # the default project cannot be deleted either
+        project = self._project(ref)
+        if project["is_default"] or self._project_resources(project["id"]):
+            raise ApiError(412, "precondition_failed", "cannot delete a project with resources or the default project")
+        del self._projects[project["id"]]
+        return 204, None
+
+    # ---- reserved IPs (API reference #tag/Reserved-IPs) ----
+    def _show_rip(self, r):
+        droplet = self._droplets.get(r["droplet_id"]) if r["droplet_id"] else None
+        return {"ip": r["ip"], "region": REGIONS[r["region"]], "droplet": self._show(droplet) if droplet else None,
+                "locked": False, "project_id": r["project_id"]}
+
+    def _rip(self, ip):
+        return lookup(self._reserved, ip)
+
+    def _assignable(self, droplet, region):
+        if droplet["region"] != region:
+            raise invalid(f"Droplet {droplet['id']} is not in {region}, the reserved IP's region")
+        if droplet["status"] == "new":
+            raise invalid("Droplet already has a pending event.")
+        if any(r["droplet_id"] == droplet["id"] for r in self._reserved.values()):
+            # one reserved IP per droplet (docs.digitalocean.com/products/networking/reserved-ips/details/limits/)
+            raise invalid(f"Droplet {droplet['id']} already has a reserved IP")
+        return droplet["id"]
+
+    def get_reserved_ips(self, query, body):
+        return self._page("reserved_ips", [self._show_rip(r) for r in self._reserved.values()], query, "reserved_ips")
+
+    def post_reserved_ips(self, query, body):
+        # either droplet_id (assigned, in the droplet's project) or region (reserved to it, in project_id or the
+        # default project) - not both, not neither (API reference #operation/reservedIPs_create; doctl compute
+        # reserved-ip create: --project-id, "When using --droplet-id, it is assigned to the project containing
+        # the Droplet")
+        if bool(body.get("droplet_id")) == bool(body.get("region")):
+            raise invalid("a reserved IP is created either for a droplet_id or for a region")
+        if body.get("project_id"):
+            project_id = self._project(body["project_id"])["id"]
+        droplet = self._droplet(body["droplet_id"]) if body.get("droplet_id") else None
+        region = droplet["region"] if droplet else body["region"]
+        if region not in REGIONS:
+            raise invalid(f"region {region} is not a valid region")
+        if not body.get("project_id"):
+            project_id = droplet["project_id"] if droplet else self._default_project
+        record = {"ip": next(self._reserved_ips), "region": region, "project_id": project_id,
+                  "droplet_id": self._assignable(droplet, region) if droplet else None}
+        self._reserved[record["ip"]] = record
+        return 202, {"reserved_ip": self._show_rip(record), "links": {}}
+
+    def get_reserved_ip(self, ip, query, body):
+        return 200, {"reserved_ip": self._show_rip(self._rip(ip))}
+
+    def delete_reserved_ip(self, ip, query, body):
+        # 204; the address leaves the account (API reference #operation/reservedIPs_delete)
+        del self._reserved[self._rip(ip)["ip"]]
+        return 204, None
+
+    def post_reserved_ip_actions(self, ip, query, body):
+        # type assign (droplet_id, same region) or unassign; 201 with an action
+        # (API reference #operation/reservedIPsActions_post)
+        record, kind = self._rip(ip), body.get("type")
+        if kind == "assign":
+            droplet = self._droplet(body.get("droplet_id"))
+            if record["droplet_id"] == droplet["id"]:
+                raise invalid(f"the reserved IP is already assigned to Droplet {droplet['id']}")
+            record["droplet_id"] = self._assignable(droplet, record["region"])
+        elif kind == "unassign":
+            if record["droplet_id"] is None:
+                raise invalid("the reserved IP is not assigned")
+            record["droplet_id"] = None
+        else:
+            raise invalid(f"{kind} is not a valid action type (assign, unassign)")
+        action = {"id": next(self._action_ids), "status": "in-progress", "type": f"{kind}_ip", "started_at": now(),
+                  "completed_at": None, "resource_id": int(ipaddress.ip_address(ip)), "resource_type": "reserved_ip",
+                  "region_slug": record["region"], "ip": ip}
+        self._actions[action["id"]] = action
+        return 201, {"action": {k: v for k, v in action.items() if k != "ip"}}
+
+    def get_reserved_ip_action(self, ip, action_id, query, body):
+        action = self._actions.get(int(action_id))
+        if action is None or action.get("ip") != ip:
+            raise NOT_FOUND
+        action.update(status="completed", completed_at=action["completed_at"] or now())
+        return 200, {"action": {k: v for k, v in action.items() if k != "ip"}}
+
+    # ---- domains and records (API reference #tag/Domains,
+    #      #tag/Domain-Records) ----
+    def _domain(self, name):
+        return lookup(self._domains, name.lower())
+
+    def get_domains(self, query, body):
+        return self._page("domains", [{"name": n, "ttl": 1800, "zone_file": ""} for n in self._domains], query,
+                          "domains")
+
+    def post_domains(self, query, body):
+        name = str(body.get("name") or "").lower()
+        if not DOMAIN_NAME.fullmatch(name):
+            raise invalid("Name is invalid")
+        if name in self._domains:
+            raise invalid("Name already exists")
+        self._domains[name], self._records[name] = {"project_id": self._default_project}, {}
+        # a new domain gets its SOA and DigitalOcean's three NS records; an A record at the apex if ip_address
+        # (API reference #operation/domains_create)
+        for kind, data in [("SOA", "1800")] + [("NS", f"ns{i}.digitalocean.com") for i in (1, 2, 3)] + (
+                [("A", body["ip_address"])] if body.get("ip_address") else []):
+            self.post_records(name, {}, {"type": kind, "name": "@", "data": data, "ttl": 1800}, internal=True)
+        return 201, {"domain": {"name": name, "ttl": 1800, "zone_file": None}}
+
+    def get_domain(self, name, query, body):
+        self._domain(name)
+        return 200, {"domain": {"name": name.lower(), "ttl": 1800, "zone_file": ""}}
+
+    def delete_domain(self, name, query, body):
+        self._domain(name)
+        del self._domains[name.lower()], self._records[name.lower()]
+        return 204, None
+
+    def get_records(self, domain, query, body):
+        # ?name= takes the fully qualified name (sub.example.com, or example.com for "@"); ?type= one type
+        # (API reference #operation/domains_list_records)
+        self._domain(domain)
+        domain = domain.lower()
+        fqdn = lambda r: domain if r["name"] == "@" else f"{r['name']}.{domain}"  # noqa: E731
+        found = [r for r in self._records[domain].values()
+                 if query.get("type") in (None, r["type"]) and query.get("name") in (None, fqdn(r))]
+        return self._page("domain_records", found, query, f"domains/{domain}/records")
+
+    def _record_fields(self, body, record=None):
+        merged = dict(record or {}, **{k: v for k, v in body.items() if v is not None})
+        kind, name, data, ttl = (merged.get(k) for k in ("type", "name", "data", "ttl"))
+        if kind not in ("A", "AAAA", "CAA", "CNAME", "MX", "NS", "SOA", "SRV", "TXT"):
+            raise invalid("Type is invalid")
+        if not isinstance(name, str) or not (name == "@" or re.fullmatch(r"(\*|[A-Za-z0-9_]([A-Za-z0-9_-]{0,62}))"
+                                                                     r"(\.[A-Za-z0-9_]([A-Za-z0-9_-]{0,62}))*", name)):
+            raise invalid("Name is invalid")
+        if kind == "A" and not (isinstance(data, str) and IPV4.fullmatch(data)):
+            raise invalid("Data needs to be an IPv4 address")
+        if ttl is None:
+            ttl = 1800
+        # "ttl ... minimum 30" (API reference #operation/domains_create_record)
+        if not isinstance(ttl, int) or ttl < 30:
+            raise invalid("TTL must be at least 30 seconds")
+        return {"type": kind, "name": name.lower(), "data": data, "ttl": ttl, "priority": merged.get("priority"),
+                "port": merged.get("port"), "weight": merged.get("weight"), "flags": merged.get("flags"),
+                "tag": merged.get("tag")}
+
+    def post_records(self, domain, query, body, internal=False):
+        self._domain(domain)
+        if body.get("type") == "SOA" and not internal:
+            raise invalid("SOA records can not be created")
+        record = dict(self._record_fields(body), id=next(self._record_ids))
+        self._records[domain.lower()][record["id"]] = record
+        return 201, {"domain_record": dict(record)}
+
+    def _record(self, domain, record_id):
+        self._domain(domain)
+        return lookup(self._records[domain.lower()], int(record_id))
+
+    def get_record(self, domain, record_id, query, body):
+        return 200, {"domain_record": self._record(domain, record_id)}
+
+    def put_record(self, domain, record_id, query, body):
+        record = self._record(domain, record_id)
+        record.update(self._record_fields(body, record))
+        return 200, {"domain_record": dict(record)}
+
+    patch_record = put_record
+
+    def delete_record(self, domain, record_id, query, body):
+        del self._records[domain.lower()][self._record(domain, record_id)["id"]]
         return 204, None

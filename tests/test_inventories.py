@@ -2,7 +2,8 @@
 
 The EC2 and DigitalOcean inventory plugins run for real against small fake
 APIs on loopback (the configuration files are used as committed, with only the
-endpoint and dummy credentials added), so the plugin options, tag filters,
+endpoint added; the credentials come from the environment, DO_API_TOKEN for
+DigitalOcean, as in real use), so the plugin options, tag filters,
 keyed groups, composed variables and the group_vars wiring between app,
 database and cache hosts are all exercised offline."""
 
@@ -50,34 +51,47 @@ def _ec2_xml(filters: dict[str, str]) -> str:
             f'<reservationSet>{"".join(items)}</reservationSet></DescribeInstancesResponse>')
 
 
-def _droplets() -> dict:
+DO_TOKEN = "fake-do-token"  # DO_API_TOKEN of every run below (see ansible_json)
+
+
+def _droplets(without_private=()) -> dict:
     droplets = []
     for i, (name, (private, public, roles, project)) in enumerate(sorted(MACHINES.items())):
         droplets.append({
             "id": 1000 + i, "name": name, "size_slug": "s-1vcpu-2gb", "region": {"slug": "fra1"},
             "tags": [project, *roles],
-            "networks": {"v4": [{"ip_address": public, "type": "public"},
-                                {"ip_address": private, "type": "private"}], "v6": []},
+            "networks": {"v4": [{"ip_address": public, "type": "public"}] + (
+                [] if name in without_private else [{"ip_address": private, "type": "private"}]), "v6": []},
         })
     return {"droplets": droplets, "links": {}, "meta": {"total": len(droplets)}}
 
 
 class FakeCloud(BaseHTTPRequestHandler):
+    without_private: tuple = ()  # droplets shown with no VPC address (a test sets it for its run)
+    droplet_requests: list = []  # the Authorization header of each GET /v2/droplets
+
     def log_message(self, *args):  # keep pytest output clean
         pass
 
-    def _send(self, body: str, ctype: str):
+    def _send(self, body: str, ctype: str, status: int = 200):
         data = body.encode()
-        self.send_response(200)
+        self.send_response(status)
         self.send_header("Content-Type", ctype)
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
 
     def do_GET(self):  # DigitalOcean: GET /v2/droplets
-        assert self.path.startswith("/v2/droplets"), self.path
-        assert self.headers["Authorization"] == "Bearer fake-do-token"
-        self._send(json.dumps(_droplets()), "application/json")
+        FakeCloud.droplet_requests.append(self.headers["Authorization"])
+        # a missing or wrong bearer token gets 401 and this body
+        # (docs.digitalocean.com/reference/api/api-reference/#section/Authentication)
+        if self.headers["Authorization"] != f"Bearer {DO_TOKEN}":
+            self._send(json.dumps({"id": "Unauthorized", "message": "Unable to authenticate you"}), "application/json", 401)
+        elif not self.path.startswith("/v2/droplets"):
+            self._send(json.dumps({"id": "not_found", "message": "The resource you were accessing could not be found."}),
+                       "application/json", 404)
+        else:
+            self._send(json.dumps(_droplets(FakeCloud.without_private)), "application/json")
 
     def do_POST(self):  # EC2 query API: Action=DescribeInstances
         form = urllib.parse.parse_qs(self.rfile.read(int(self.headers["Content-Length"])).decode())
@@ -98,7 +112,7 @@ def fake_cloud():
 
 ENDPOINTS = {
     "aws_ec2.yml": lambda url: {"endpoint_url": url, "access_key": "AKIAFAKEFAKEFAKE", "secret_key": "fake"},
-    "digitalocean.yml": lambda url: {"baseurl": f"{url}/v2", "api_token": "fake-do-token"},
+    "digitalocean.yml": lambda url: {"baseurl": f"{url}/v2"},  # the token: DO_API_TOKEN in the environment
 }
 VAULT = {"vault_flask_app_secret_key": "x" * 40, "vault_postgresql_app_password": "p@ss/word with space",
          "vault_redis_app_password": "r" * 32}
@@ -115,10 +129,11 @@ def inventory_copy(tmp_path, env: str, source: str, url: str):
     return work
 
 
-def ansible_json(argv, **kwargs):
+def ansible_json(argv, env=None, **kwargs):
     result = run(argv, env={"ANSIBLE_INVENTORY_ANY_UNPARSED_IS_FAILED": "true",
-                            "ANSIBLE_INVENTORY_UNPARSED_FAILED": "true",
-                            "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent", "AWS_CONFIG_FILE": "/nonexistent"},
+                            "ANSIBLE_INVENTORY_UNPARSED_FAILED": "true", "DO_API_TOKEN": DO_TOKEN,
+                            "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent", "AWS_CONFIG_FILE": "/nonexistent",
+                            **(env or {})},
                  **kwargs)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
     return result
@@ -199,3 +214,38 @@ def test_all_in_one_host_uses_loopback_and_opens_nothing_extra(fake_cloud, tmp_p
     assert aio["redis_bind"] == ["127.0.0.1"]
     assert aio["letsencrypt_staging"] is True
     assert aio["nginx_backend_listen"] == "" and aio["flask_app_load_balancers"] == []  # TLS on the host itself
+
+
+def test_digitalocean_inventory_takes_its_token_from_the_environment_only(fake_cloud, tmp_path):
+    """The committed file with only baseurl added: DO_API_TOKEN is the one credential it needs, and without
+    it the fake refuses the request (401) and the source fails instead of listing hosts."""
+    inv = inventory_copy(tmp_path, "prod", "digitalocean.yml", fake_cloud)
+    FakeCloud.droplet_requests.clear()
+    listing = json.loads(ansible_json([tool("ansible-inventory"), "-i", inv / "digitalocean.yml", "--list"]).stdout)
+    assert sorted(listing["web"]["hosts"]) == ["web-1", "web-2"]
+    assert FakeCloud.droplet_requests == [f"Bearer {DO_TOKEN}"]
+    refused = run([tool("ansible-inventory"), "-i", inv / "digitalocean.yml", "--list"],
+                  env={"DO_API_TOKEN": "", "ANSIBLE_INVENTORY_UNPARSED_FAILED": "true"})
+    assert refused.returncode != 0 and FakeCloud.droplet_requests[-1] in ("Bearer ", "Bearer None")
+
+
+def test_a_droplet_without_a_vpc_address_gets_no_private_address_and_preflight_refuses_it(fake_cloud, tmp_path):
+    """No fallback to the public address (PostgreSQL would listen on it): db-1 has no private address, and
+    site.yml's preflight names it on the split site."""
+    inv = inventory_copy(tmp_path, "prod", "digitalocean.yml", fake_cloud)
+    FakeCloud.without_private = ("db-1",)
+    try:
+        listing = json.loads(ansible_json([tool("ansible-inventory"), "-i", inv, "--list"]).stdout)
+        db = listing["_meta"]["hostvars"]["db-1"]
+        address = db.get("flaskstack_private_ip", "")
+        assert (address.get("__ansible_unsafe") if isinstance(address, dict) else address) == ""
+        result = run([tool("ansible-playbook"), "-i", inv, REPO / "playbooks" / "preflight.yml",
+                      "-e", json.dumps({**VAULT, "ansible_connection": "local", "flaskstack_domain": "shop.flaskstack.net",
+                                        "letsencrypt_email": "ops@flaskstack.net"})],
+                     env={"DO_API_TOKEN": DO_TOKEN}, log_name="pytest-inventory-preflight-no-private")
+    finally:
+        FakeCloud.without_private = ()
+    said = " ".join((result.stdout + result.stderr).split())
+    assert result.returncode != 0
+    assert "flaskstack_private_ip: db-1 has no private address" in said, said[-3000:]
+    assert "web-1 has no private address" not in said
