@@ -61,7 +61,7 @@ DUMP_PLAY = """
   post_tasks:
     - name: Write cloud_inventory and __cloud_created_names
       ansible.builtin.copy:
-        content: "{{ {'inventory': cloud_inventory, 'created': __cloud_created_names} | to_json }}"
+        content: "{{ {'inventory': cloud_inventory, 'created': __cloud_created_names | default(None)} | to_json }}"
         dest: "{{ dump_to }}"
         mode: "0600"
       changed_when: false  # the test's own file, not a change the role made
@@ -390,6 +390,8 @@ BAD = {
                                "cloud_hosts: sizes ['s-1vcpu-2gb'] (of ['do-1']) are not EC2 instance types"),
     "dns-name-outside-zone": ({"cloud_dns_names": ["shop.example.net", "www.notexample.net"]},
                               "cloud_dns_names: ['www.notexample.net'] are not inside cloud_dns_zone 'example.net'"),
+    "dns-names-without-tls-host": ({"cloud_hosts": [{"name": "db-9", "groups": ["db"], "size": "t3.small"}]},
+                                   "cloud_dns_names: no host where TLS ends"),
 }
 
 
@@ -496,13 +498,14 @@ def torn_down(provisioned, inventory, aws_env, ec2, route53, zone):
     route53.change_resource_record_sets(HostedZoneId=zone, ChangeBatch={"Changes": [{"Action": "UPSERT",
         "ResourceRecordSet": {"Name": "legacy.example.net", "Type": "A", "TTL": 60,
                               "ResourceRecords": [{"Value": "192.0.2.10"}]}}]})
+    made = {"addresses": sorted(addresses(ec2)), "records": a_records(route53, zone)}
     confirmed = {"cloud_teardown_confirm": "flaskstack", "cloud_dns_zone": ZONE,
                  "cloud_dns_names": DNS_NAMES + ["legacy.example.net"]}
     done = playbook("teardown.yml", inventory, aws_env, confirmed, "teardown")
     assert done.returncode == 0, tail(done.stdout + done.stderr, 40)
     again = playbook("teardown.yml", inventory, aws_env, confirmed, "teardown-again")
     return {"refused": refused, "done": done, "again": again, "foreign_groups": foreign_groups,
-            "foreign_eip": foreign_eip}
+            "foreign_eip": foreign_eip, "made": made}
 
 
 def test_teardown_needs_confirmation_then_removes_everything(torn_down, inventory, aws_env, ec2):
@@ -526,6 +529,9 @@ def test_teardown_spares_same_named_security_groups_of_another_vpc(torn_down, ec
 
 
 def test_teardown_releases_the_fixed_addresses_and_removes_only_its_records(torn_down, ec2, route53, zone):
+    # what there was: lb-2's address stays allocated after that host was removed
+    assert torn_down["made"]["addresses"] == ["lb-1", "lb-2"]
+    assert sorted(torn_down["made"]["records"]) == ["example.net.", "legacy.example.net.", "www.example.net."]
     assert addresses(ec2) == {}
     assert [a["AllocationId"] for a in ec2.describe_addresses()["Addresses"]] == [torn_down["foreign_eip"]]
     # the zone stays, and the record that pointed elsewhere
