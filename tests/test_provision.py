@@ -481,6 +481,9 @@ def test_a_given_subnet_is_used_and_left_in_place(inventory, aws_env, ec2):
                     "teardown-given-subnet")
     assert gone.returncode == 0, tail(gone.stdout + gone.stderr, 40)
     assert instances(ec2, "flaskstack-shared") == {}
+    # its groups are found in the given subnet's VPC (where its instances were)
+    assert ec2.describe_security_groups(Filters=[{"Name": "tag:project", "Values": ["flaskstack-shared"]}])[
+        "SecurityGroups"] == []
     assert ec2.describe_subnets(SubnetIds=[subnet])["Subnets"][0]["VpcId"] == vpc  # left in place
 
 
