@@ -42,9 +42,43 @@ FLEET = [
     {"name": "db-1", "groups": ["db"], "size": "t3.medium"},
     {"name": "cache-1", "groups": ["cache"], "size": "t3.small"},
 ]
+ZONE = "example.net"
+DNS_NAMES = ["example.net", "www.example.net"]
 SETTINGS = {"cloud_ssh_public_key": KEY, "cloud_admin_cidr": "198.51.100.7/32", "cloud_wait_for_ssh": False,
-            "cloud_hosts": FLEET}
+            "cloud_hosts": FLEET, "cloud_dns_zone": ZONE, "cloud_dns_names": DNS_NAMES}
 REGION = "eu-central-1"
+ACCOUNT = "123456789012"  # moto's default account
+INVENTORY_KEYS = {"name", "groups", "size", "public_ip", "private_ip", "fixed_ip"}
+# A play that runs the role as provision.yml does and writes what it set for the
+# lead's main.yml and up.yml: cloud_inventory and __cloud_created_names.
+DUMP_PLAY = """
+- name: Provision and keep what the role set
+  hosts: localhost
+  connection: local
+  gather_facts: false
+  roles:
+    - role: flaskstack.deploy.cloud
+  post_tasks:
+    - name: Write cloud_inventory and __cloud_created_names
+      ansible.builtin.copy:
+        content: "{{ {'inventory': cloud_inventory, 'created': __cloud_created_names | default(None)} | to_json }}"
+        dest: "{{ dump_to }}"
+        mode: "0600"
+      changed_when: false  # the test's own file, not a change the role made
+"""
+
+
+# moto_server, with what differs from AWS where the role depends on it put right:
+# - DescribeTags names an Elastic IP's resource type "elastic-ip" (moto says
+#   "vpc-elastic-ip", so amazon.aws.ec2_eip, which filters on it, re-tags the
+#   address on every run): https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_DescribeTags.html
+MOTO_AS_AWS = """
+import sys
+from moto.ec2 import utils
+utils.EC2_PREFIX_TO_RESOURCE["eipalloc"] = "elastic-ip"
+from moto.server import main
+main(sys.argv[1:])
+"""
 
 
 def free_port() -> int:
@@ -65,7 +99,7 @@ def moto(tmp_path_factory):
     env = dict(os.environ, MOTO_AMIS_PATH=str(amis), MOTO_ENABLE_AMI_VALIDATION="true",
                MOTO_ENABLE_KEYPAIR_VALIDATION="true", MOTO_EC2_ENABLE_INSTANCE_TYPE_VALIDATION="true")
     log = (REPO / ".logs" / "pytest-moto.log").open("w")
-    server = subprocess.Popen([tool("moto_server"), "-H", "127.0.0.1", "-p", str(port)], env=env,
+    server = subprocess.Popen([tool("python"), "-c", MOTO_AS_AWS, "-H", "127.0.0.1", "-p", str(port)], env=env,
                               stdout=log, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -87,7 +121,12 @@ def moto(tmp_path_factory):
 def aws_env(moto):
     """Dummy credentials, moto as the endpoint, and every proxy on a closed loopback port."""
     closed = f"http://127.0.0.1:{free_port()}"
-    return {"AWS_URL": moto, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+    # AWS_URL: the endpoint of the amazon.aws modules; AWS_ENDPOINT_URL: that of
+    # every other client botocore makes - the STS client of its web identity
+    # credential provider - see https://docs.aws.amazon.com/sdkref/latest/guide/feature-ss-endpoints.html.
+    # No instance metadata service (169.254.169.254) is asked either.
+    return {"AWS_URL": moto, "AWS_ENDPOINT_URL": moto, "AWS_EC2_METADATA_DISABLED": "true",
+            "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
             "AWS_DEFAULT_REGION": REGION, "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent",
             "AWS_CONFIG_FILE": "/nonexistent", "HTTP_PROXY": closed, "HTTPS_PROXY": closed,
             "http_proxy": closed, "https_proxy": closed, "NO_PROXY": "127.0.0.1,localhost",
@@ -98,6 +137,49 @@ def aws_env(moto):
 def ec2(moto):
     return boto3.client("ec2", region_name=REGION, endpoint_url=moto, aws_access_key_id="testing",
                         aws_secret_access_key="testing")
+
+
+def client(moto, service: str):
+    return boto3.client(service, region_name=REGION, endpoint_url=moto, aws_access_key_id="testing",
+                        aws_secret_access_key="testing")
+
+
+@pytest.fixture(scope="module")
+def route53(moto):
+    return client(moto, "route53")
+
+
+@pytest.fixture(scope="module")
+def zone(route53):
+    """The public hosted zone of SETTINGS, made in moto's account as it would be by hand."""
+    return route53.create_hosted_zone(Name=ZONE, CallerReference="flaskstack-tests")["HostedZone"]["Id"]
+
+
+def a_records(route53, zone_id) -> dict[str, list[str]]:
+    return {r["Name"]: sorted(v["Value"] for v in r["ResourceRecords"])
+            for r in route53.list_resource_record_sets(HostedZoneId=zone_id)["ResourceRecordSets"] if r["Type"] == "A"}
+
+
+def addresses(ec2, project="flaskstack") -> dict[str, dict]:
+    """The project's Elastic IPs by their Name tag."""
+    found = ec2.describe_addresses(Filters=[{"Name": "tag:project", "Values": [project]}])["Addresses"]
+    return {{t["Key"]: t["Value"] for t in a.get("Tags", [])}.get("Name", ""): a for a in found}
+
+
+@pytest.fixture(scope="module")
+def dump_play(tmp_path_factory):
+    path = tmp_path_factory.mktemp("plays") / "provision_dump.yml"
+    path.write_text(DUMP_PLAY)
+    return path
+
+
+def provision_dump(dump_play, inventory, env: dict, extra: dict, log: str):
+    """Run the role as provision.yml does; return the result and what it set."""
+    out = dump_play.parent / f"{log}.json"
+    out.unlink(missing_ok=True)
+    result = run([tool("ansible-playbook"), "-i", inventory, dump_play, "-e", json.dumps({**extra, "dump_to": str(out)})],
+                 env=env, log_name=f"pytest-{log}")
+    return result, (json.loads(out.read_text()) if out.exists() else None)
 
 
 @pytest.fixture(scope="module")
@@ -130,12 +212,12 @@ def instances(ec2, project="flaskstack") -> dict[str, dict]:
 
 
 @pytest.fixture(scope="module")
-def provisioned(inventory, aws_env, ec2):
+def provisioned(inventory, aws_env, ec2, zone, dump_play):
     first = playbook("provision.yml", inventory, aws_env, SETTINGS, "provision")
     assert first.returncode == 0, tail(first.stdout + first.stderr, 60)
-    again = playbook("provision.yml", inventory, aws_env, SETTINGS, "provision-again")
+    again, set_again = provision_dump(dump_play, inventory, aws_env, SETTINGS, "provision-again")
     assert again.returncode == 0, tail(again.stdout + again.stderr, 60)
-    return {"first": first, "again": again}
+    return {"first": first, "again": again, "set_again": set_again}
 
 
 def test_the_fleet_is_created_as_declared(provisioned, ec2):
@@ -182,6 +264,37 @@ def test_a_second_run_changes_nothing(provisioned):
     assert changed(provisioned["again"]) == 0, tail(provisioned["again"].stdout, 40)
 
 
+def test_the_aws_identity_in_use_is_reported(provisioned):
+    assert f"AWS identity: account {ACCOUNT}, arn:aws:sts::{ACCOUNT}:user/moto" in said(provisioned["first"])
+
+
+def test_the_tls_host_gets_a_tagged_fixed_address_that_the_inventory_lists(provisioned, ec2):
+    eips = addresses(ec2)
+    assert sorted(eips) == ["lb-1"], eips  # the balancer only: TLS ends there
+    eip = eips["lb-1"]
+    tags = {t["Key"]: t["Value"] for t in eip["Tags"]}
+    assert tags["project"] == "flaskstack" and tags["env"] == "prod" and eip["Domain"] == "vpc"
+    lb = instances(ec2)["lb-1"]
+    assert eip["InstanceId"] == lb["InstanceId"] and lb["PublicIpAddress"] == eip["PublicIp"]
+    listed = {h["name"]: h for h in provisioned["set_again"]["inventory"]}
+    assert sorted(listed) == sorted(h["name"] for h in FLEET)
+    assert all(set(h) == INVENTORY_KEYS for h in listed.values()), listed
+    assert listed["lb-1"]["fixed_ip"] == listed["lb-1"]["public_ip"] == eip["PublicIp"]
+    assert {n: h["fixed_ip"] for n, h in listed.items() if n != "lb-1"} == {n: "" for n in listed if n != "lb-1"}
+
+
+def test_no_host_is_named_created_when_none_was(provisioned):
+    assert provisioned["set_again"]["created"] == []
+
+
+def test_the_dns_names_point_at_the_fixed_address(provisioned, ec2, route53, zone):
+    eip = addresses(ec2)["lb-1"]["PublicIp"]
+    assert a_records(route53, zone) == {"example.net.": [eip], "www.example.net.": [eip]}
+    ttls = {r["Name"]: r["TTL"] for r in route53.list_resource_record_sets(HostedZoneId=zone)["ResourceRecordSets"]
+            if r["Type"] == "A"}
+    assert ttls == {"example.net.": 300, "www.example.net.": 300}
+
+
 def test_the_committed_inventory_groups_what_was_made(provisioned, inventory, aws_env, ec2):
     listing = json.loads(run([tool("ansible-inventory"), "-i", inventory / "aws_ec2.yml", "--list"],
                              env=aws_env, log_name="pytest-provision-inventory").stdout)
@@ -213,6 +326,56 @@ def test_adding_a_host_creates_just_that_host_and_removing_one_needs_confirmatio
     assert sorted(instances(ec2)) == sorted(before)
 
 
+def test_a_replaced_host_gets_its_fixed_address_back(provisioned, inventory, aws_env, ec2, dump_play):
+    before = instances(ec2)
+    eip = addresses(ec2)["lb-1"]
+    ec2.terminate_instances(InstanceIds=[before["lb-1"]["InstanceId"]])
+    # AWS disassociates an Elastic IP from an instance that terminates (it stays
+    # allocated); moto keeps the association, so undo it as AWS would:
+    # https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/terminating-instances.html
+    ec2.disassociate_address(AssociationId=eip["AssociationId"])
+    result, made = provision_dump(dump_play, inventory, aws_env, SETTINGS, "provision-replace")
+    assert result.returncode == 0, tail(result.stdout + result.stderr, 40)
+    after = instances(ec2)
+    assert after["lb-1"]["InstanceId"] != before["lb-1"]["InstanceId"]
+    assert all(after[n]["InstanceId"] == before[n]["InstanceId"] for n in before if n != "lb-1")
+    assert addresses(ec2)["lb-1"]["AllocationId"] == eip["AllocationId"]
+    assert after["lb-1"]["PublicIpAddress"] == eip["PublicIp"]
+    assert made["created"] == ["lb-1"]
+    lb = next(h for h in made["inventory"] if h["name"] == "lb-1")
+    assert lb["fixed_ip"] == lb["public_ip"] == eip["PublicIp"]
+
+
+def test_several_balancers_share_one_record_set(provisioned, inventory, aws_env, ec2, route53, zone, dump_play):
+    two = {**SETTINGS, "cloud_hosts": FLEET + [{"name": "lb-2", "groups": ["lb"], "size": "t3.small"}]}
+    result, made = provision_dump(dump_play, inventory, aws_env, two, "provision-two-balancers")
+    assert result.returncode == 0, tail(result.stdout + result.stderr, 40)
+    assert made["created"] == ["lb-2"]
+    eips = addresses(ec2)
+    both = sorted([eips["lb-1"]["PublicIp"], eips["lb-2"]["PublicIp"]])
+    assert a_records(route53, zone) == {"example.net.": both, "www.example.net.": both}
+    assert sorted(h["fixed_ip"] for h in made["inventory"] if h["fixed_ip"]) == both
+    one = playbook("provision.yml", inventory, aws_env, {**SETTINGS, "cloud_remove_hosts": ["lb-2"]},
+                   "provision-one-balancer")
+    assert one.returncode == 0, tail(one.stdout + one.stderr, 40)
+    lb1 = [eips["lb-1"]["PublicIp"]]
+    assert a_records(route53, zone) == {"example.net.": lb1, "www.example.net.": lb1}
+
+
+def test_a_dns_zone_missing_from_the_account_is_refused_before_anything_is_created(inventory, aws_env, ec2, zone):
+    elsewhere = {**SETTINGS, "cloud_project": "flaskstack-nozone", "cloud_dns_zone": "example.org",
+                 "cloud_dns_names": ["www.example.org"],
+                 "cloud_hosts": [{"name": "aio-1", "groups": ["web", "db", "cache"], "size": "t3.small"}]}
+    result = playbook("provision.yml", inventory, aws_env, elsewhere, "provision-no-zone")
+    assert result.returncode != 0
+    assert "cloud_dns_zone: no public Route 53 hosted zone named 'example.org'" in said(result), tail(result.stdout, 30)
+    tagged = [{"Name": "tag:project", "Values": ["flaskstack-nozone"]}]
+    assert instances(ec2, "flaskstack-nozone") == {}
+    assert ec2.describe_vpcs(Filters=tagged)["Vpcs"] == []
+    assert ec2.describe_security_groups(Filters=tagged)["SecurityGroups"] == []
+    assert ec2.describe_key_pairs(Filters=[{"Name": "key-name", "Values": ["flaskstack-nozone"]}])["KeyPairs"] == []
+
+
 BAD = {
     "world-ssh": ({"cloud_admin_cidr": "0.0.0.0/0"}, "cloud_admin_cidr: 0.0.0.0/0 opens SSH to the whole internet"),
     "duplicate-name": ({"cloud_hosts": FLEET + [FLEET[1]]}, "cloud_hosts: duplicate host names ['web-1']"),
@@ -222,6 +385,13 @@ BAD = {
                       "cloud_hosts: unknown groups ['webs']"),
     "bad-key": ({"cloud_ssh_public_key": "not a key"}, "cloud_ssh_public_key: not an OpenSSH public key"),
     "unknown-provider": ({"cloud_provider": "gcp"}, "cloud_provider"),
+    "region-not-aws": ({"cloud_region": "fra1"}, "cloud_region: 'fra1' is not an AWS region name"),
+    "size-not-instance-type": ({"cloud_hosts": FLEET + [{"name": "do-1", "groups": ["web"], "size": "s-1vcpu-2gb"}]},
+                               "cloud_hosts: sizes ['s-1vcpu-2gb'] (of ['do-1']) are not EC2 instance types"),
+    "dns-name-outside-zone": ({"cloud_dns_names": ["shop.example.net", "www.notexample.net"]},
+                              "cloud_dns_names: ['www.notexample.net'] are not inside cloud_dns_zone 'example.net'"),
+    "dns-names-without-tls-host": ({"cloud_hosts": [{"name": "db-9", "groups": ["db"], "size": "t3.small"}]},
+                                   "cloud_dns_names: no host where TLS ends"),
 }
 
 
@@ -235,10 +405,55 @@ def test_bad_input_is_refused_before_any_api_call(case, tmp_path, inventory, aws
     assert expected in said(result), tail(result.stdout + result.stderr, 30)
 
 
-def test_missing_credentials_are_named(inventory, aws_env):
-    env = {**aws_env, "AWS_ACCESS_KEY_ID": "", "AWS_SECRET_ACCESS_KEY": "", "AWS_PROFILE": ""}
+def without_keys(aws_env: dict, **extra) -> dict:
+    return {**{k: v for k, v in aws_env.items() if k not in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")}, **extra}
+
+
+def test_missing_credentials_are_named_before_any_other_call(inventory, aws_env):
+    # nothing listens at the endpoint: a call made after the check would fail differently
+    env = without_keys(aws_env, AWS_URL=f"http://127.0.0.1:{free_port()}")
     result = playbook("provision.yml", inventory, env, SETTINGS, "provision-no-credentials")
-    assert result.returncode != 0 and "No AWS credentials" in said(result)
+    assert result.returncode != 0
+    message = said(result)
+    assert "No AWS credentials: looked at AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE" in message, message[-800:]
+    for source in ("AWS_CONFIG_FILE", "SSO", "credential_process", "AWS_WEB_IDENTITY_TOKEN_FILE", "instance profile"):
+        assert source in message
+
+
+EMPTY_TEARDOWN = {"cloud_project": "flaskstack-ci", "cloud_teardown_confirm": "flaskstack-ci"}
+
+
+def test_a_config_profile_with_credential_process_is_used(tmp_path, inventory, aws_env, moto):
+    """The default profile of AWS_CONFIG_FILE runs a program that prints the keys, as the SDKs document:
+    https://docs.aws.amazon.com/sdkref/latest/guide/feature-process-credentials.html"""
+    iam = client(moto, "iam")
+    iam.create_user(UserName="ci-process")
+    key = iam.create_access_key(UserName="ci-process")["AccessKey"]
+    program = tmp_path / "aws-credentials"
+    program.write_text("#!/bin/sh\nprintf '%s\\n' '" + json.dumps(
+        {"Version": 1, "AccessKeyId": key["AccessKeyId"], "SecretAccessKey": key["SecretAccessKey"]}) + "'\n")
+    program.chmod(0o700)
+    config = tmp_path / "config"
+    config.write_text(f"[default]\nregion = {REGION}\ncredential_process = {program}\n")
+    result = playbook("teardown.yml", inventory, without_keys(aws_env, AWS_CONFIG_FILE=str(config)), EMPTY_TEARDOWN,
+                      "teardown-credential-process")
+    assert result.returncode == 0, tail(result.stdout + result.stderr, 30)
+    # moto's GetCallerIdentity names the IAM user whose key signed the call
+    assert f"AWS identity: account {ACCOUNT}, arn:aws:iam::{ACCOUNT}:user/ci-process" in said(result)
+
+
+def test_a_web_identity_token_is_exchanged_for_a_role(tmp_path, inventory, aws_env):
+    """What CI runners use: the SDK sends the token file to STS AssumeRoleWithWebIdentity (moto's, through
+    AWS_ENDPOINT_URL; moto takes any token, AWS checks it against the role's OIDC provider):
+    https://docs.aws.amazon.com/sdkref/latest/guide/feature-assume-role-credentials.html
+    https://docs.aws.amazon.com/STS/latest/APIReference/API_AssumeRoleWithWebIdentity.html"""
+    token = tmp_path / "token"
+    token.write_text("eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJyZXBvOmZsYXNrc3RhY2sifQ.c2lnbmF0dXJl")
+    env = without_keys(aws_env, AWS_WEB_IDENTITY_TOKEN_FILE=str(token),
+                       AWS_ROLE_ARN=f"arn:aws:iam::{ACCOUNT}:role/ci-deploy", AWS_ROLE_SESSION_NAME="ci-run")
+    result = playbook("teardown.yml", inventory, env, EMPTY_TEARDOWN, "teardown-web-identity")
+    assert result.returncode == 0, tail(result.stdout + result.stderr, 30)
+    assert f"AWS identity: account {ACCOUNT}, arn:aws:sts::{ACCOUNT}:assumed-role/ci-deploy/ci-run" in said(result)
 
 
 def test_an_instance_type_the_api_rejects_is_reported_with_its_message(provisioned, inventory, aws_env, ec2):
@@ -254,6 +469,7 @@ def test_a_given_subnet_is_used_and_left_in_place(inventory, aws_env, ec2):
     vpc = ec2.create_vpc(CidrBlock="10.50.0.0/16")["Vpc"]["VpcId"]
     subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.50.1.0/24")["Subnet"]["SubnetId"]
     shared = {**SETTINGS, "cloud_project": "flaskstack-shared", "cloud_aws_subnet_id": subnet,
+              "cloud_dns_zone": "", "cloud_dns_names": [],
               "cloud_hosts": [{"name": "aio-1", "groups": ["web", "db", "cache"], "size": "t3.small"}]}
     made = playbook("provision.yml", inventory, aws_env, shared, "provision-given-subnet")
     assert made.returncode == 0, tail(made.stdout + made.stderr, 40)
@@ -265,22 +481,62 @@ def test_a_given_subnet_is_used_and_left_in_place(inventory, aws_env, ec2):
                     "teardown-given-subnet")
     assert gone.returncode == 0, tail(gone.stdout + gone.stderr, 40)
     assert instances(ec2, "flaskstack-shared") == {}
+    # its groups are found in the given subnet's VPC (where its instances were)
+    assert ec2.describe_security_groups(Filters=[{"Name": "tag:project", "Values": ["flaskstack-shared"]}])[
+        "SecurityGroups"] == []
     assert ec2.describe_subnets(SubnetIds=[subnet])["Subnets"][0]["VpcId"] == vpc  # left in place
 
 
-def test_teardown_needs_confirmation_then_removes_everything(provisioned, inventory, aws_env, ec2):
+@pytest.fixture(scope="module")
+def torn_down(provisioned, inventory, aws_env, ec2, route53, zone):
+    """Teardown of the fleet, beside what is not the project's: groups of the same names in the default VPC,
+    another environment's Elastic IP, a record of another name in the zone."""
     refused = playbook("teardown.yml", inventory, aws_env, {}, "teardown-refused")
-    assert refused.returncode != 0 and "confirm with -e cloud_teardown_confirm=flaskstack" in said(refused)
     assert instances(ec2)
-    done = playbook("teardown.yml", inventory, aws_env, {"cloud_teardown_confirm": "flaskstack"}, "teardown")
+    default_vpc = ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"][0]["VpcId"]
+    foreign_groups = [ec2.create_security_group(GroupName=f"flaskstack-{g}", Description="not the project's",
+                                                VpcId=default_vpc)["GroupId"] for g in ("lb", "web", "db", "cache")]
+    foreign_eip = ec2.allocate_address(Domain="vpc", TagSpecifications=[{"ResourceType": "elastic-ip", "Tags": [
+        {"Key": "project", "Value": "flaskstack-staging"}, {"Key": "Name", "Value": "lb-1"}]}])["AllocationId"]
+    route53.change_resource_record_sets(HostedZoneId=zone, ChangeBatch={"Changes": [{"Action": "UPSERT",
+        "ResourceRecordSet": {"Name": "legacy.example.net", "Type": "A", "TTL": 60,
+                              "ResourceRecords": [{"Value": "192.0.2.10"}]}}]})
+    made = {"addresses": sorted(addresses(ec2)), "records": a_records(route53, zone)}
+    confirmed = {"cloud_teardown_confirm": "flaskstack", "cloud_dns_zone": ZONE,
+                 "cloud_dns_names": DNS_NAMES + ["legacy.example.net"]}
+    done = playbook("teardown.yml", inventory, aws_env, confirmed, "teardown")
     assert done.returncode == 0, tail(done.stdout + done.stderr, 40)
+    again = playbook("teardown.yml", inventory, aws_env, confirmed, "teardown-again")
+    return {"refused": refused, "done": done, "again": again, "foreign_groups": foreign_groups,
+            "foreign_eip": foreign_eip, "made": made}
+
+
+def test_teardown_needs_confirmation_then_removes_everything(torn_down, inventory, aws_env, ec2):
+    refused = torn_down["refused"]
+    assert refused.returncode != 0 and "confirm with -e cloud_teardown_confirm=flaskstack" in said(refused)
     assert instances(ec2) == {}
     tagged = [{"Name": "tag:project", "Values": ["flaskstack"]}]
     assert ec2.describe_security_groups(Filters=tagged)["SecurityGroups"] == []
     assert ec2.describe_vpcs(Filters=tagged)["Vpcs"] == []
     assert ec2.describe_key_pairs(Filters=[{"Name": "key-name", "Values": ["flaskstack"]}])["KeyPairs"] == []
-    again = playbook("teardown.yml", inventory, aws_env, {"cloud_teardown_confirm": "flaskstack"}, "teardown-again")
+    again = torn_down["again"]
     assert again.returncode == 0 and changed(again) == 0, tail(again.stdout, 40)
     listing = json.loads(run([tool("ansible-inventory"), "-i", inventory / "aws_ec2.yml", "--list"],
                              env=aws_env, log_name="pytest-teardown-inventory").stdout)
     assert listing["_meta"]["hostvars"] == {}
+
+
+def test_teardown_spares_same_named_security_groups_of_another_vpc(torn_down, ec2):
+    left = ec2.describe_security_groups(GroupIds=torn_down["foreign_groups"])["SecurityGroups"]
+    assert sorted(g["GroupName"] for g in left) == ["flaskstack-cache", "flaskstack-db", "flaskstack-lb", "flaskstack-web"]
+
+
+def test_teardown_releases_the_fixed_addresses_and_removes_only_its_records(torn_down, ec2, route53, zone):
+    # what there was: lb-2's address stays allocated after that host was removed
+    assert torn_down["made"]["addresses"] == ["lb-1", "lb-2"]
+    assert sorted(torn_down["made"]["records"]) == ["example.net.", "legacy.example.net.", "www.example.net."]
+    assert addresses(ec2) == {}
+    assert [a["AllocationId"] for a in ec2.describe_addresses()["Addresses"]] == [torn_down["foreign_eip"]]
+    # the zone stays, and the record that pointed elsewhere
+    assert route53.get_hosted_zone(Id=zone)["HostedZone"]["Name"] == "example.net."
+    assert a_records(route53, zone) == {"legacy.example.net.": ["192.0.2.10"]}
