@@ -17,6 +17,7 @@ import time
 
 import boto3
 import pytest
+import yaml
 
 from conftest import REPO, run, tail, tool
 from test_inventories import inventory_copy
@@ -186,6 +187,15 @@ def provision_dump(dump_play, inventory, env: dict, extra: dict, log: str):
 def inventory(tmp_path_factory, moto):
     """inventories/prod as committed (aws_ec2.yml plus the endpoint, no DigitalOcean file)."""
     return inventory_copy(tmp_path_factory.mktemp("inv"), "prod", "aws_ec2.yml", moto)
+
+
+def project_inventory(tmp_path, moto_url: str, project: str):
+    """inventories/prod's aws_ec2.yml selecting another project (what that environment's inventory does)."""
+    inventory = inventory_copy(tmp_path, "prod", "aws_ec2.yml", moto_url)
+    config = yaml.safe_load((inventory / "aws_ec2.yml").read_text())
+    config["filters"]["tag:project"] = project
+    (inventory / "aws_ec2.yml").write_text(yaml.safe_dump(config))
+    return inventory
 
 
 def playbook(name: str, inventory, env: dict, extra: dict, log: str):
@@ -362,7 +372,8 @@ def test_several_balancers_share_one_record_set(provisioned, inventory, aws_env,
     assert a_records(route53, zone) == {"example.net.": lb1, "www.example.net.": lb1}
 
 
-def test_a_dns_zone_missing_from_the_account_is_refused_before_anything_is_created(inventory, aws_env, ec2, zone):
+def test_a_dns_zone_missing_from_the_account_is_refused_before_anything_is_created(tmp_path, moto, aws_env, ec2, zone):
+    inventory = project_inventory(tmp_path, moto, "flaskstack-nozone")
     elsewhere = {**SETTINGS, "cloud_project": "flaskstack-nozone", "cloud_dns_zone": "example.org",
                  "cloud_dns_names": ["www.example.org"],
                  "cloud_hosts": [{"name": "aio-1", "groups": ["web", "db", "cache"], "size": "t3.small"}]}
@@ -377,6 +388,12 @@ def test_a_dns_zone_missing_from_the_account_is_refused_before_anything_is_creat
 
 
 BAD = {
+    # the committed aws_ec2.yml reads eu-central-1 and tag:project=flaskstack: hosts made elsewhere
+    # would never be in the inventory site.yml runs on
+    "inventory-region": ({"cloud_region": "eu-west-1"},
+                         "aws_ec2.yml: reads regions ['eu-central-1'] but cloud_region is 'eu-west-1'"),
+    "inventory-project": ({"cloud_project": "flaskstack-other"},
+                          "aws_ec2.yml: selects tag:project 'flaskstack' but cloud_project is 'flaskstack-other'"),
     "world-ssh": ({"cloud_admin_cidr": "0.0.0.0/0"}, "cloud_admin_cidr: 0.0.0.0/0 opens SSH to the whole internet"),
     "duplicate-name": ({"cloud_hosts": FLEET + [FLEET[1]]}, "cloud_hosts: duplicate host names ['web-1']"),
     "no-group": ({"cloud_hosts": [{"name": "lonely", "groups": [], "size": "t3.small"}]},
@@ -389,7 +406,7 @@ BAD = {
     "size-not-instance-type": ({"cloud_hosts": FLEET + [{"name": "do-1", "groups": ["web"], "size": "s-1vcpu-2gb"}]},
                                "cloud_hosts: sizes ['s-1vcpu-2gb'] (of ['do-1']) are not EC2 instance types"),
     "dns-name-outside-zone": ({"cloud_dns_names": ["shop.example.net", "www.notexample.net"]},
-                              "cloud_dns_names: ['www.notexample.net'] are not inside cloud_dns_zone 'example.net'"),
+                              "cloud_dns_names: www.notexample.net not inside cloud_dns_zone 'example.net'"),
     "dns-names-without-tls-host": ({"cloud_hosts": [{"name": "db-9", "groups": ["db"], "size": "t3.small"}]},
                                    "cloud_dns_names: no host where TLS ends"),
 }
@@ -464,8 +481,9 @@ def test_an_instance_type_the_api_rejects_is_reported_with_its_message(provision
     assert "odd-1" not in instances(ec2)
 
 
-def test_a_given_subnet_is_used_and_left_in_place(inventory, aws_env, ec2):
+def test_a_given_subnet_is_used_and_left_in_place(tmp_path, moto, aws_env, ec2):
     """cloud_aws_subnet_id: hosts go into an existing network, which teardown does not remove."""
+    inventory = project_inventory(tmp_path, moto, "flaskstack-shared")
     vpc = ec2.create_vpc(CidrBlock="10.50.0.0/16")["Vpc"]["VpcId"]
     subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.50.1.0/24")["Subnet"]["SubnetId"]
     shared = {**SETTINGS, "cloud_project": "flaskstack-shared", "cloud_aws_subnet_id": subnet,

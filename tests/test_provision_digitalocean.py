@@ -289,16 +289,31 @@ def only_the_inventory_asked(fake) -> bool:
     return set(fake.requests) <= {("GET", "/v2/droplets")} and fake.mutating_requests == 0
 
 
+def test_an_inventory_file_of_another_project_is_refused_before_any_api_call(inventory, do_env, fake):
+    """The committed digitalocean.yml selects the tag flaskstack: droplets of another project would be
+    made, and then never be in the inventory site.yml runs on."""
+    fake.clear_requests()
+    result = playbook("provision.yml", inventory, do_env, fake, {**SETTINGS, "cloud_project": "flaskstack-other"},
+                      "inventory-project")
+    assert result.returncode != 0
+    assert ("digitalocean.yml: filters ['\"flaskstack\" in do_tags'] but cloud_project is 'flaskstack-other'"
+            in said(result)), tail(result.stdout, 30)
+    assert only_the_inventory_asked(fake), fake.requests
+
+
 def test_settings_of_another_provider_are_refused_before_any_api_call(inventory, do_env, fake):
     fake.clear_requests()
-    bad = {**SETTINGS, "cloud_region": "eu-central-1", "cloud_dns_names": [f"shop.{ZONE}", "shop.example.org"],
+    bad = {**SETTINGS, "cloud_region": "eu-central-1",
            "cloud_hosts": [{**h, "size": "t3.small"} if h["name"] == "web-1" else h for h in SETTINGS["cloud_hosts"]]}
     result = playbook("provision.yml", inventory, do_env, fake, bad, "aws-settings")
     out = said(result)
     assert result.returncode != 0
     assert "cloud_region: 'eu-central-1' is not a DigitalOcean region slug" in out, tail(result.stdout, 30)
     assert "cloud_hosts: web-1: t3.small - not DigitalOcean size slugs" in out
-    assert f"cloud_dns_names: shop.example.org not inside cloud_dns_zone '{ZONE}'" in out
+    outside = playbook("provision.yml", inventory, do_env, fake,
+                       {**SETTINGS, "cloud_dns_names": [f"shop.{ZONE}", "shop.example.org"]}, "outside-zone")
+    assert outside.returncode != 0
+    assert f"cloud_dns_names: shop.example.org not inside cloud_dns_zone '{ZONE}'" in said(outside)
     assert only_the_inventory_asked(fake), fake.requests
 
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import threading
@@ -33,7 +34,7 @@ import yaml
 
 from conftest import REPO, docker_exec, run, standalone_host, tail, tool
 from fake_digitalocean import FakeDigitalOcean
-from test_provision import REGION, free_port, moto  # noqa: F401 - moto is a fixture used here
+from test_provision import REGION, aws_env, free_port, moto  # noqa: F401 - fixtures used here
 
 ZONE = "flaskstack.test"
 # What the DigitalOcean fake hands out (TEST-NET-2; this machine's own network and proxy sit in
@@ -212,6 +213,10 @@ def test_digitalocean_from_an_empty_account_to_a_tls_site_and_back(vm, tmp_path)
 
         again = playbook("up.yml", inventory, env, settings, "do-again")
         assert again.returncode == 0, tail(again.stdout + again.stderr, 60)
+        # nothing changes, in the account or on the host
+        assert re.search(r"localhost\s*: ok=\d+\s+changed=0 ", again.stdout), tail(again.stdout, 30)
+        assert re.search(r"web-1\s*: ok=\d+\s+changed=0 ", again.stdout), tail(again.stdout, 30)
+        assert f"fixed {RESERVED_IP}" in again.stdout  # the report names what DNS must point at
 
         down = playbook("teardown.yml", inventory, env, {**settings, "cloud_teardown_confirm": "flaskstack"},
                         "do-teardown")
@@ -229,7 +234,7 @@ def test_digitalocean_from_an_empty_account_to_a_tls_site_and_back(vm, tmp_path)
         fake.stop()
 
 
-def test_aws_from_an_empty_account_to_a_tls_site_and_back(vm, tmp_path, moto):  # noqa: F811
+def test_aws_from_an_empty_account_to_a_tls_site_and_back(vm, tmp_path, moto, aws_env):  # noqa: F811
     domain = f"aws.{ZONE}"
     session = {"region_name": REGION, "endpoint_url": moto, "aws_access_key_id": "testing",
                "aws_secret_access_key": "testing"}
@@ -238,9 +243,7 @@ def test_aws_from_an_empty_account_to_a_tls_site_and_back(vm, tmp_path, moto):  
     # moto's instance is this VM: its real-AWS addresses are never contacted
     inventory = inventory_copy(tmp_path, "aws_ec2.yml", {"endpoint_url": moto},
                                {"web-1": {"ansible_host": vm["address"]}})
-    env = {"AWS_URL": moto, "AWS_ENDPOINT_URL": moto, "AWS_ACCESS_KEY_ID": "testing",
-           "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": REGION,
-           "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent", "AWS_CONFIG_FILE": "/nonexistent", **closed_proxies()}
+    env = aws_env
     settings = {**site_settings(vm, domain), "cloud_provider": "aws", "cloud_region": REGION,
                 # provision's own SSH wait dials the instance's public address - a real AWS one here
                 "cloud_wait_for_ssh": False}
