@@ -357,3 +357,16 @@ def test_systemd_exposure_reports_each_unit_and_fails_above_the_limit(tmp_path):
     above = _systemd_exposure(tmp_path / "b", {"nginx.service": 9.6, "redis-server.service": 1.1}, 5.0)
     assert above["failed"]
     assert "nginx.service 9.6" in above["msg"] and "redis-server.service" not in above["msg"]
+
+
+def test_vpcs_overlapping_names_every_vpc_a_range_would_overlap():
+    from plugins.filter.cloud import vpcs_overlapping  # noqa: PLC0415
+
+    account = [{"name": "flaskstack", "ip_range": "10.30.0.0/20", "region": "fra1"},
+               {"name": "default-ams3", "ip_range": "10.110.0.0/20", "region": "ams3"},
+               {"name": "lab", "ip_range": "10.30.16.0/24", "region": "nyc3"}]
+    assert vpcs_overlapping(account, "10.30.8.0/21") == ["flaskstack (10.30.0.0/20, fra1)"]
+    assert vpcs_overlapping(account, "10.30.0.0/16") == ["flaskstack (10.30.0.0/20, fra1)", "lab (10.30.16.0/24, nyc3)"]
+    assert vpcs_overlapping(account, "10.30.16.0/20") == ["lab (10.30.16.0/24, nyc3)"]
+    assert vpcs_overlapping(account, "10.31.0.0/20") == []
+    assert vpcs_overlapping([], "10.30.0.0/20") == []

@@ -360,6 +360,19 @@ def test_staging_beside_prod_in_one_account(provisioned, tmp_path, do_env, fake)
             "records": fake.domain_records, "firewalls": fake.firewalls} == prod
 
 
+def test_an_environment_on_an_overlapping_vpc_range_is_refused_before_anything_is_created(provisioned, tmp_path,
+                                                                                        do_env, fake):
+    """staging given prod's range: DigitalOcean would refuse the VPC only after the key went up - asked first."""
+    fake.clear_requests()
+    staging = inventory_copy(tmp_path, "staging", "digitalocean.yml", fake.url.removesuffix("/v2"))
+    refused = playbook("provision.yml", staging, do_env, fake, {**STAGING, "cloud_do_vpc_cidr": "10.30.8.0/21"},
+                       "staging-overlap")
+    assert refused.returncode != 0
+    assert ("cloud_do_vpc_cidr: 10.30.8.0/21 overlaps flaskstack (10.30.0.0/20, fra1) in this DigitalOcean account"
+            in said(refused)), tail(refused.stdout, 30)
+    assert fake.mutating_requests == 0, fake.requests
+
+
 def test_teardown_needs_confirmation_then_removes_everything(provisioned, inventory, do_env, fake):
     refused = playbook("teardown.yml", inventory, do_env, fake, SETTINGS, "teardown-refused")
     assert refused.returncode != 0 and "confirm with -e cloud_teardown_confirm=flaskstack" in said(refused)

@@ -1,9 +1,11 @@
 # Copyright: flaskstack.deploy contributors
 # MIT License (see galaxy.yml)
-"""Filter that writes the cloud role's firewall rules the way DigitalOcean's
-cloud firewalls take them."""
+"""Filters of the cloud role: its firewall rules the way DigitalOcean's cloud
+firewalls take them, and the VPCs of an account a new range would overlap."""
 
 from __future__ import annotations
+
+import ipaddress
 
 WORLD = "0.0.0.0/0"
 
@@ -26,8 +28,18 @@ def digitalocean_firewall_rules(rules: list) -> list:
     return out
 
 
+def vpcs_overlapping(vpcs: list, cidr: str) -> list:
+    """The VPCs ({name, ip_range, region}) whose range overlaps cidr, as "name (range, region)".
+
+    DigitalOcean refuses a VPC whose range overlaps any other VPC of the account, in
+    any region; asking first lets the role refuse before it creates anything."""
+    wanted = ipaddress.ip_network(cidr, strict=False)
+    return [f"{vpc['name']} ({vpc['ip_range']}, {vpc.get('region', '?')})" for vpc in vpcs
+            if ipaddress.ip_network(vpc["ip_range"], strict=False).overlaps(wanted)]
+
+
 class FilterModule:
     """flaskstack.deploy cloud filters."""
 
     def filters(self):
-        return {"digitalocean_firewall_rules": digitalocean_firewall_rules}
+        return {"digitalocean_firewall_rules": digitalocean_firewall_rules, "vpcs_overlapping": vpcs_overlapping}
