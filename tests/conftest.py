@@ -88,6 +88,14 @@ def run(argv, *, cwd=REPO, env=None, timeout=1800, log_name=None):
     return result
 
 
+def closed_proxies(port: int) -> dict:
+    """Every proxy variable pointing at a closed loopback port, loopback exempt: a client that would
+    reach a real cloud API (or anything past this machine) fails at once instead."""
+    closed = f"http://127.0.0.1:{port}"
+    return {"HTTP_PROXY": closed, "HTTPS_PROXY": closed, "http_proxy": closed, "https_proxy": closed,
+            "NO_PROXY": "127.0.0.1,localhost", "no_proxy": "127.0.0.1,localhost"}
+
+
 def tail(text: str, lines: int = 80) -> str:
     return "\n".join(text.splitlines()[-lines:])
 

@@ -19,7 +19,7 @@ import boto3
 import pytest
 import yaml
 
-from conftest import REPO, run, tail, tool
+from conftest import REPO, closed_proxies, run, tail, tool
 from test_inventories import inventory_copy
 
 DEBIAN = "136693071363"
@@ -121,7 +121,6 @@ def moto(tmp_path_factory):
 @pytest.fixture(scope="module")
 def aws_env(moto):
     """Dummy credentials, moto as the endpoint, and every proxy on a closed loopback port."""
-    closed = f"http://127.0.0.1:{free_port()}"
     # AWS_URL: the endpoint of the amazon.aws modules; AWS_ENDPOINT_URL: that of
     # every other client botocore makes - the STS client of its web identity
     # credential provider - see https://docs.aws.amazon.com/sdkref/latest/guide/feature-ss-endpoints.html.
@@ -129,9 +128,7 @@ def aws_env(moto):
     return {"AWS_URL": moto, "AWS_ENDPOINT_URL": moto, "AWS_EC2_METADATA_DISABLED": "true",
             "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
             "AWS_DEFAULT_REGION": REGION, "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent",
-            "AWS_CONFIG_FILE": "/nonexistent", "HTTP_PROXY": closed, "HTTPS_PROXY": closed,
-            "http_proxy": closed, "https_proxy": closed, "NO_PROXY": "127.0.0.1,localhost",
-            "no_proxy": "127.0.0.1,localhost"}
+            "AWS_CONFIG_FILE": "/nonexistent", **closed_proxies(free_port())}
 
 
 @pytest.fixture(scope="module")

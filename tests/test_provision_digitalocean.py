@@ -14,7 +14,7 @@ import time
 import pytest
 import yaml
 
-from conftest import REPO, run, tail, tool
+from conftest import REPO, closed_proxies, run, tail, tool
 from test_inventories import DO_TOKEN, inventory_copy
 from fake_digitalocean import FakeDigitalOcean
 from test_provision import FLEET, KEY, free_port
@@ -47,10 +47,7 @@ def fake():
 
 @pytest.fixture(scope="module")
 def do_env(fake):
-    closed = f"http://127.0.0.1:{free_port()}"
-    return {"DO_API_TOKEN": TOKEN, "HTTP_PROXY": closed, "HTTPS_PROXY": closed, "http_proxy": closed,
-            "https_proxy": closed, "NO_PROXY": "127.0.0.1,localhost", "no_proxy": "127.0.0.1,localhost",
-            "AWS_ACCESS_KEY_ID": "", "AWS_PROFILE": ""}
+    return {"DO_API_TOKEN": TOKEN, **closed_proxies(free_port()), "AWS_ACCESS_KEY_ID": "", "AWS_PROFILE": ""}
 
 
 @pytest.fixture(scope="module")

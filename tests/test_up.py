@@ -24,7 +24,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import subprocess
 import threading
 
@@ -32,8 +31,9 @@ import boto3
 import pytest
 import yaml
 
-from conftest import REPO, docker_exec, run, standalone_host, tail, tool
+from conftest import closed_proxies, docker_exec, run, standalone_host, tail, tool
 from fake_digitalocean import FakeDigitalOcean
+from test_inventories import inventory_copy
 from test_provision import REGION, aws_env, free_port, moto  # noqa: F401 - fixtures used here
 
 ZONE = "flaskstack.test"
@@ -120,12 +120,10 @@ def vm(tmp_path_factory):
                "acme_ca": (state / "pebble" / "ca.pem").read_text()}
 
 
-def inventory_copy(tmp_path, source: str, config_extra: dict, host_vars: dict | None = None):
-    """inventories/prod as committed: its group_vars and one plugin file (plus the fake's endpoint)."""
-    work = tmp_path / "prod"
-    shutil.copytree(REPO / "inventories" / "prod" / "group_vars", work / "group_vars")
-    config = yaml.safe_load((REPO / "inventories" / "prod" / source).read_text())
-    (work / source).write_text(yaml.safe_dump({**config, **config_extra}))
+def prod_inventory(tmp_path, source: str, url: str, host_vars: dict | None = None):
+    """inventories/prod as committed (test_inventories.inventory_copy: one plugin file plus the endpoint),
+    with host_vars where the test maps a cloud's instance onto its host."""
+    work = inventory_copy(tmp_path, "prod", source, url)
     for host, variables in (host_vars or {}).items():
         (work / "host_vars").mkdir(exist_ok=True)
         (work / "host_vars" / f"{host}.yml").write_text(yaml.safe_dump(variables))
@@ -142,12 +140,6 @@ def site_settings(vm, domain: str) -> dict:
             "letsencrypt_acme_directory": "https://localhost:14000/dir", "letsencrypt_acme_ca_certificate": vm["acme_ca"],
             "base_security_upgrades_on_first_run": False,
             "ansible_ssh_private_key_file": str(vm["key"])}
-
-
-def closed_proxies() -> dict:
-    closed = f"http://127.0.0.1:{free_port()}"
-    return {"HTTP_PROXY": closed, "HTTPS_PROXY": closed, "http_proxy": closed, "https_proxy": closed,
-            "NO_PROXY": "127.0.0.1,localhost", "no_proxy": "127.0.0.1,localhost"}
 
 
 def playbook(name: str, inventory, env: dict, extra: dict, log: str):
@@ -191,8 +183,8 @@ def test_digitalocean_from_an_empty_account_to_a_tls_site_and_back(vm, tmp_path)
         # DigitalOcean's image puts the account's keys in root's authorized_keys
         must(vm["name"], "install -d -m 0700 /root/.ssh && cp /home/admin/.ssh/authorized_keys /root/.ssh/ "
                          "&& chmod 0600 /root/.ssh/authorized_keys")
-        inventory = inventory_copy(tmp_path, "digitalocean.yml", {"baseurl": api})
-        env = {"DO_API_TOKEN": "e2e-do-token", **closed_proxies()}
+        inventory = prod_inventory(tmp_path, "digitalocean.yml", api.removesuffix("/v2"))
+        env = {"DO_API_TOKEN": "e2e-do-token", **closed_proxies(free_port())}
         settings = {**site_settings(vm, domain), "cloud_provider": "digitalocean", "cloud_region": "fra1",
                     "cloud_do_api_url": api}
         settings["cloud_hosts"][0]["size"] = "s-2vcpu-4gb"
@@ -241,8 +233,7 @@ def test_aws_from_an_empty_account_to_a_tls_site_and_back(vm, tmp_path, moto, aw
     route53, ec2 = boto3.client("route53", **session), boto3.client("ec2", **session)
     zone_id = route53.create_hosted_zone(Name=ZONE, CallerReference="e2e")["HostedZone"]["Id"]
     # moto's instance is this VM: its real-AWS addresses are never contacted
-    inventory = inventory_copy(tmp_path, "aws_ec2.yml", {"endpoint_url": moto},
-                               {"web-1": {"ansible_host": vm["address"]}})
+    inventory = prod_inventory(tmp_path, "aws_ec2.yml", moto, {"web-1": {"ansible_host": vm["address"]}})
     env = aws_env
     settings = {**site_settings(vm, domain), "cloud_provider": "aws", "cloud_region": REGION,
                 # provision's own SSH wait dials the instance's public address - a real AWS one here
