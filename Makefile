@@ -59,9 +59,14 @@ venv: $(STAMP) $(SCAN_STAMP) $(NEWEST_STAMP) ## Create .venv (pinned toolchain),
 engine: ## Make sure a Docker engine and debootstrap are available
 	@molecule/_harness/engine.sh
 
-images: engine ## Build (or reuse) the Debian 12/13 test-host images
+# The stock images first, then the ones with base converged on them (base-image.sh),
+# the two suites at once; each is reused until what it is built from changes.
+images: engine venv ## Build (or reuse) the Debian 12/13 test-host images (stock, and with base converged)
 	@molecule/_harness/image.sh bookworm >/dev/null
 	@molecule/_harness/image.sh trixie >/dev/null
+	@molecule/_harness/base-image.sh bookworm >/dev/null & bookworm=$$!; \
+	  molecule/_harness/base-image.sh trixie >/dev/null; trixie=$$?; \
+	  wait $$bookworm && exit $$trixie
 
 # The site scenario's browser test: Debian's chromium and its chromedriver, and
 # certutil to trust the test ACME CA in the browser's own certificate store.
@@ -76,7 +81,7 @@ lint: venv ## yamllint and ansible-lint (production profile)
 	$(BIN)/ansible-lint
 
 test: venv images browser ## The test command: lint, pytest, all molecule scenarios
-	$(BIN)/python -m pytest tests -n 2 --dist loadscope $(PYTEST_ARGS)
+	$(BIN)/python -m pytest tests -n 2 --dist loadscope --no-loadscope-reorder $(PYTEST_ARGS)
 
 scenario: venv images browser ## Run one molecule scenario: make scenario S=base
 	@test -n "$(S)" || { echo "usage: make scenario S=<name>"; exit 2; }

@@ -28,34 +28,69 @@ def pytest_configure(config):
     LOG_DIR.mkdir(exist_ok=True)
 
 
-# `make test` runs two xdist workers (-n 2 --dist loadscope, scheduled below). The
-# molecule scenarios share the harness's apt caches (slot 0 and up per suite, see
-# molecule/_harness/tasks/testhost.yml) and need the machine's cores: they are one
-# scope and run one after the other in one worker. Everything else runs in the other
-# worker, a file at a time: linters, unit tests, the moto and DigitalOcean fakes, the
-# sample app's suite, and the bare test hosts pytest starts itself, which take an apt
-# cache of their own (BARE_HOST_APT_SLOT) so their apt never waits on a scenario's.
+# `make test` runs two xdist workers (-n 2 --dist loadscope, scheduled below). Each
+# molecule scenario is a scope of its own, so two scenarios may run at once, one per
+# worker (their hosts fit in memory many times over; the machine's two cores are
+# what they share). Each file of other tests is one scope. Scopes start longest
+# first (LONGEST_FIRST, from the clean-clone `make test` durations), so the two
+# workers end together instead of one finishing a long scenario alone.
+# Hosts that run apt at the same time need their own package cache (apt locks it):
+# a scenario numbers its hosts of one suite from its worker's offset
+# (scenario_apt_slot_offset: 0 and 10), the bare hosts pytest starts itself take
+# BARE_HOST_APT_SLOT + worker, the cached base image's build slot 30.
 SCENARIO_FILES = {"tests/test_molecule.py"}
-# Above any scenario's slots (a scenario numbers its hosts of one suite from 0), one per worker.
 BARE_HOST_APT_SLOT = 20
+SCENARIO_APT_SLOTS_PER_WORKER = 10
+LONGEST_FIRST = [
+    "tests/test_molecule.py::test_scenario[site]",
+    "tests/test_molecule.py::test_scenario[fleet]",
+    "tests/test_up.py",
+    "tests/test_molecule.py::test_scenario[base]",
+    "tests/test_provision.py",
+    "tests/test_molecule.py::test_scenario[postgresql]",
+    "tests/test_molecule.py::test_scenario[letsencrypt]",
+    "tests/test_provision_digitalocean.py",
+    "tests/test_lint.py",
+    "tests/test_minimal_host.py",
+]
+
+
+def scope_of(nodeid: str) -> str:
+    """A molecule scenario is its own scope; any other test belongs to its file's."""
+    path = nodeid.split("::", 1)[0]
+    return nodeid if path in SCENARIO_FILES else path
+
+
+def pytest_collection_modifyitems(config, items):
+    # xdist hands scopes out in collection order (make test passes --no-loadscope-reorder)
+    rank = {scope: i for i, scope in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(scope_of(item.nodeid), len(rank)))
 
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_make_scheduler(config, log):
     from xdist.scheduler import LoadScopeScheduling  # noqa: PLC0415 - only with xdist
 
-    class ScenariosInOneWorker(LoadScopeScheduling):
+    class ScenarioOrFileScopes(LoadScopeScheduling):
         def _split_scope(self, nodeid):
-            path = nodeid.split("::", 1)[0]
-            return "scenarios" if path in SCENARIO_FILES else path
+            return scope_of(nodeid)
 
-    return ScenariosInOneWorker(config, log)
+    return ScenarioOrFileScopes(config, log)
+
+
+def worker_index() -> int:
+    """This xdist worker's number (gw0 -> 0, gw1 -> 1; 0 without xdist)."""
+    return int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
+
+
+def scenario_apt_slot_offset() -> int:
+    """Where this worker's scenario hosts start numbering their apt caches (molecule/_harness/create.yml)."""
+    return SCENARIO_APT_SLOTS_PER_WORKER * worker_index()
 
 
 def bare_host_apt_slot() -> int:
-    """The apt cache slot of the bare hosts this worker starts (gw0 -> 20, gw1 -> 21, no xdist -> 20)."""
-    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
-    return BARE_HOST_APT_SLOT + int(worker.removeprefix("gw") or 0)
+    """The apt cache slot of the bare hosts this worker starts (gw0 -> 20, gw1 -> 21)."""
+    return BARE_HOST_APT_SLOT + worker_index()
 
 
 def tool(name: str, line: str = "pinned") -> str:

@@ -13,7 +13,7 @@ import re
 
 import pytest
 
-from conftest import REPO, line_env, run, tail, tool
+from conftest import REPO, line_env, run, scenario_apt_slot_offset, tail, tool
 
 SCENARIOS = sorted(p.parent.name for p in (REPO / "molecule").glob("*/molecule.yml"))
 SCENARIO_LINES = {"site": "newest"}  # any other scenario: "pinned"
@@ -35,7 +35,8 @@ def scenario_secrets(scenario: str) -> str:
 @pytest.mark.parametrize("scenario", SCENARIOS)
 def test_scenario(scenario):
     line = SCENARIO_LINES.get(scenario, "pinned")
-    result = run([tool("molecule", line), "test", "-s", scenario], env=line_env(line), timeout=2400,
+    env = {**line_env(line), "FLASKSTACK_APT_SLOT_OFFSET": str(scenario_apt_slot_offset())}
+    result = run([tool("molecule", line), "test", "-s", scenario], env=env, timeout=2400,
                  log_name=f"molecule-{scenario}")
     assert result.returncode == 0, (
         f"molecule test -s {scenario} failed (full log: .logs/molecule-{scenario}.log)\n"
