@@ -65,7 +65,7 @@ def test_the_base_image_is_base_converged_yet_no_particular_host(suite):
     image = _image(suite, "base-image.sh").stdout.strip()
     probe = subprocess.run(
         ["docker", "run", "--rm", "--entrypoint", "/bin/sh", image, "-c",
-         "for p in ufw fail2ban unattended-upgrades auditd; do dpkg -s $p >/dev/null 2>&1 || echo missing:$p; done;"
+         "for p in ufw fail2ban unattended-upgrades sysstat debsums; do dpkg -s $p >/dev/null 2>&1 || echo missing:$p; done;"
          "ls /etc/ssh/ssh_host_* 2>/dev/null; test -s /etc/machine-id && echo machine-id;"
          "test -e /home/admin/.ssh/authorized_keys && echo authorized-keys; true"],
         capture_output=True, text=True, check=False, timeout=120,

@@ -15,7 +15,7 @@ CI = REPO / ".github" / "workflows" / "ci.yml"
 WORKFLOWS = sorted((REPO / ".github" / "workflows").glob("*.y*ml")) + sorted((REPO / "docs" / "examples").glob("*.yml"))
 # The only command of the Makefile's `test` target; the CI's jobs run it with a PYTEST_ARGS each
 # (the lint job runs the same pytest without `make test`, whose images it does not need).
-MAKE_TEST_RECIPE = ["$(BIN)/python -m pytest tests -n 2 --dist loadscope $(PYTEST_ARGS)"]
+MAKE_TEST_RECIPE = ["$(BIN)/python -m pytest tests -n 2 --dist loadscope --no-loadscope-reorder $(PYTEST_ARGS)"]
 MAKE_TEST_STEP = 'sudo make test PYTHON="$PYTHON" NEWEST_PYTHON="$NEWEST_PYTHON" PYTEST_ARGS="$PYTEST_ARGS"'
 VENV_PYTEST = ".venv/bin/python -m pytest"
 

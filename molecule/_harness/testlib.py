@@ -39,6 +39,15 @@ def converge(host: str, extra_vars: dict | None = None, **kwargs) -> subprocess.
     return ansible_playbook(playbook, host, extra_vars, **kwargs)
 
 
+def only_on(host, name: str, why: str) -> None:
+    """Skip this test except on the scenario host `name`: for drills whose outcome the Debian
+    release cannot change (`why` says what they exercise), so they run once, not once per release."""
+    import pytest  # noqa: PLC0415 - only the verifier's environment has it
+
+    if host.backend.get_hostname() != name:
+        pytest.skip(f"{why}: release-independent, run once on {name}")
+
+
 def scenario_hosts() -> dict:
     """Every host of the scenario by name (testinfra hosts), for tests that act on
     several at once or look at one from another."""

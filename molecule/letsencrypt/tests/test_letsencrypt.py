@@ -8,7 +8,7 @@ import os
 import sys
 
 sys.path.insert(0, os.environ["FLASKSTACK_HARNESS"])
-from testlib import converge  # noqa: E402
+from testlib import converge, only_on  # noqa: E402
 
 testinfra_hosts = ["all"]
 
@@ -89,7 +89,9 @@ def test_forced_renewal_serves_new_certificate_without_restart(host):
 def test_a_name_that_does_not_reach_the_host_stops_before_the_ca(host):
     """A name whose DNS points at a server that does not serve it (here: resolves to this host's
     loopback, where nginx serves no such name and closes the connection) is waited for a bounded
-    time, then named with what it resolves to - and the CA is never asked."""
+    time, then named with what it resolves to - and the CA is never asked. The wait and the refusal are
+    the role's own tasks (an HTTP fetch of a token by name from the host): run on one release."""
+    only_on(host, "letsencrypt-trixie", "the reach check")
     with host.sudo():
         host.check_output("grep -q ' stray.shop.test$' /etc/hosts || echo '127.0.0.1 stray.shop.test' >> /etc/hosts")
         issued = host.check_output("ls /etc/letsencrypt/archive/shop.test/ | grep -c '^cert'")

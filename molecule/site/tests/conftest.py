@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import sys
+
 import pytest
+
+sys.path.insert(0, os.environ["FLASKSTACK_HARNESS"])
+from testlib import only_on  # noqa: E402
 
 # Deploy drills test the orchestration (candidate gate, rollback, git versions,
 # settings that switch with code), which is the same on every Debian release:
@@ -13,5 +19,4 @@ DRILL_HOST = "site-trixie"
 
 @pytest.fixture(scope="module")
 def drill(host):
-    if host.backend.get_hostname() != DRILL_HOST:
-        pytest.skip(f"deploy drill: the orchestration is release-independent, run once on {DRILL_HOST}")
+    only_on(host, DRILL_HOST, "deploy drill: the orchestration")
