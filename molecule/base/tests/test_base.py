@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import time
+import types
 
 import pytest
 import yaml
@@ -321,13 +322,17 @@ def _scenario_admins() -> list[dict]:
     return config["provisioner"]["inventory"]["group_vars"]["all"]["base_admin_users"]
 
 
-def _login_from_the_host(host, user):
-    """One SSH login from the host to itself with the test key; rc 0 means it got in."""
+def _login_from_the_host(host, user) -> types.SimpleNamespace:
+    """One SSH login from the host to itself with the test key: its exit status (rc 0: it got
+    in) and what ssh printed. The status is echoed because testinfra takes an exit status
+    of 255 for its own connection failing."""
     with host.sudo():
-        return host.run(
+        out = host.check_output(
             "ssh -F /dev/null -i %s -o IdentitiesOnly=yes -o BatchMode=yes -o StrictHostKeyChecking=no "
-            "-o UserKnownHostsFile=/dev/null -o ConnectTimeout=10 -p 22 %s@127.0.0.1 true",
+            "-o UserKnownHostsFile=/dev/null -o ConnectTimeout=10 -p 22 %s@127.0.0.1 true 2>&1; echo \"exit=$?\"",
             TEST_KEY_ON_HOST, user)
+    output, _, status = out.rpartition("exit=")
+    return types.SimpleNamespace(rc=int(status), stderr=output)
 
 
 @pytest.fixture(scope="session")
@@ -410,6 +415,7 @@ def test_sshd_lets_in_the_admin_group_only(host, admin_changes):
 # --- No silent purges (issue 25, item 5) -------------------------------------
 
 PURGE_OWNED = "nano"  # a small package with a configuration file (/etc/nanorc)
+APT = "DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 -qq -y"
 
 
 @pytest.fixture(scope="session")
@@ -419,14 +425,13 @@ def removed_by_hand():
     package whose leftovers base owns."""
     hosts = scenario_hosts()
     versions = {}
-    apt = "DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 -qq -y"
     for name, host in hosts.items():
         version = {"bookworm": "15", "trixie": "17"}[host.system_info.codename]
         versions[name] = version
         with host.sudo():
-            host.check_output("%s install --no-install-recommends postgresql-%s %s", apt, version, PURGE_OWNED)
+            host.check_output(APT + " install --no-install-recommends postgresql-%s %s", version, PURGE_OWNED)
             assert host.file(f"/var/lib/postgresql/{version}/main/PG_VERSION").exists
-            host.check_output("%s remove postgresql-%s %s", apt, version, PURGE_OWNED)
+            host.check_output(APT + " remove postgresql-%s %s", version, PURGE_OWNED)
             status = host.check_output("dpkg-query --show --showformat='${db:Status-Abbrev}' postgresql-%s", version)
             assert status.strip() == "rc", status
     result = converge("all", {"base_purge_removed_packages": [PURGE_OWNED]})
