@@ -421,8 +421,8 @@ APT = "DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 -qq -y"
 @pytest.fixture(scope="session")
 def removed_by_hand():
     """What an admin does by hand on each host: install PostgreSQL (it creates a
-    cluster) and nano, `apt remove` both, then converge with nano as the one
-    package whose leftovers base owns."""
+    cluster) and nano, `apt remove --autoremove` both, then converge with nano as
+    the one package whose leftovers base owns."""
     hosts = scenario_hosts()
     versions = {}
     for name, host in hosts.items():
@@ -431,7 +431,9 @@ def removed_by_hand():
         with host.sudo():
             host.check_output(APT + " install --no-install-recommends postgresql-%s %s", version, PURGE_OWNED)
             assert host.file(f"/var/lib/postgresql/{version}/main/PG_VERSION").exists
-            host.check_output(APT + " remove postgresql-%s %s", version, PURGE_OWNED)
+            # --autoremove: the dependencies go too, so unattended-upgrade finds nothing to
+            # clean up that another test would trip on (removed, never purged)
+            host.check_output(APT + " remove --autoremove postgresql-%s %s", version, PURGE_OWNED)
             status = host.check_output("dpkg-query --show --showformat='${db:Status-Abbrev}' postgresql-%s", version)
             assert status.strip() == "rc", status
     result = converge("all", {"base_purge_removed_packages": [PURGE_OWNED]})
