@@ -39,6 +39,9 @@ CASES = {
     "base-remove-connecting-user": (
         "base", {"base_admin_users": [{"name": "admin", "state": "absent"}]}, "cannot be removed"),
     "base-bad-reboot-time": ("base", {"base_unattended_upgrades_reboot_time": "25:00"}, "HH:MM"),
+    "base-purge-everything": (
+        "base", {"base_purge_removed_packages": ["linux-image-*", "*"]}, "these are not: ['*']"),
+    "base-admin-group-root": ("base", {"base_admin_group": "root"}, "base_admin_group 'root' must be"),
     "python-hashes-without-file": (
         "python", {"python_venv_require_hashes": True, "python_app_user": "rejectedapp"},
         "python_venv_require_hashes needs"),
@@ -140,7 +143,7 @@ def test_host_untouched_after_rejections(outcomes, testhost):
     probe = docker_exec(
         testhost["name"],
         "for p in ufw fail2ban unattended-upgrades systemd-timesyncd postgresql cron redis-server nginx certbot; do dpkg -s $p >/dev/null 2>&1 && echo $p; done;"
-        "getent passwd rejectedapp ops;"
+        "getent passwd rejectedapp ops; getent group flaskstack-admins;"
         "ls /etc/ssh/sshd_config.d/10-flaskstack.conf /etc/sysctl.d/60-flaskstack-base.conf 2>/dev/null;"
         "true",
     )

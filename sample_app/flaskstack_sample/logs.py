@@ -80,6 +80,9 @@ def install_request_ids(app: Flask) -> None:
                 "status": response.status_code,
                 "duration_ms": round((time.perf_counter() - g.started) * 1000, 2),
                 "remote_addr": request.remote_addr,
+                # the host and scheme the app builds its URLs from (as nginx forwarded them)
+                "host": request.host,
+                "scheme": request.scheme,
             },
         )
         return response

@@ -31,6 +31,13 @@ def test_proxy_fix_trusts_exactly_one_hop(capsys, client):
     assert entry["remote_addr"] == "203.0.113.9"
 
 
+def test_the_logged_host_and_scheme_are_the_forwarded_ones(capsys, client):
+    client.get("/health", headers={"X-Forwarded-Host": "shop.example.com:8443", "X-Forwarded-Port": "8443",
+                                   "X-Forwarded-Proto": "https"})
+    entry = [e for e in _json_lines(capsys) if e["message"] == "request"][-1]
+    assert (entry["host"], entry["scheme"]) == ("shop.example.com:8443", "https")
+
+
 def test_exceptions_are_one_json_line():
     try:
         raise ValueError("boom")

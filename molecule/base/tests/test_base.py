@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import time
+import types
 
 import pytest
 import yaml
@@ -300,3 +301,157 @@ def test_a_rerun_repairs_what_was_changed_by_hand(host, repaired_by_a_rerun):
     with host.sudo():
         assert "# added by hand" not in host.file("/etc/fail2ban/jail.d/50-flaskstack.local").content_string
     assert host.file("/etc/issue.net").mode == 0o644
+
+
+# --- Admin access follows base_admin_users (issue 25, item 4) ---------------
+#
+# The logins are tried over real SSH from each host to itself (127.0.0.1:22):
+# loopback is exempt from ufw's rate limit and from fail2ban, so the refusals
+# these tests provoke cannot ban the controller the other tests come from.
+
+ADMIN_GROUP = "flaskstack-admins"
+TEST_KEY_ON_HOST = "/root/flaskstack-test-admin/id_ed25519"
+LOGINS = ("ops", "leaver", "bystander")
+
+
+def _scenario_admins() -> list[dict]:
+    """base_admin_users exactly as molecule.yml declares it (lookups unrendered)."""
+    path = os.path.join(os.environ["MOLECULE_SCENARIO_DIRECTORY"], "molecule.yml")
+    with open(path, encoding="utf-8") as handle:
+        config = yaml.safe_load(handle)
+    return config["provisioner"]["inventory"]["group_vars"]["all"]["base_admin_users"]
+
+
+def _login_from_the_host(host, user) -> types.SimpleNamespace:
+    """One SSH login from the host to itself with the test key: its exit status (rc 0: it got
+    in) and what ssh printed. The status is echoed because testinfra takes an exit status
+    of 255 for its own connection failing."""
+    with host.sudo():
+        out = host.check_output(
+            "ssh -F /dev/null -i %s -o IdentitiesOnly=yes -o BatchMode=yes -o StrictHostKeyChecking=no "
+            "-o UserKnownHostsFile=/dev/null -o ConnectTimeout=10 -p 22 %s@127.0.0.1 true 2>&1; echo \"exit=$?\"",
+            TEST_KEY_ON_HOST, user)
+    output, _, status = out.rpartition("exit=")
+    return types.SimpleNamespace(rc=int(status), stderr=output)
+
+
+@pytest.fixture(scope="session")
+def admin_changes(tmp_path_factory):
+    """A key and an admin added, then taken off base_admin_users again.
+
+    A second key for ops and an admin `leaver` (both with a key made here) are
+    converged in; `bystander`, an account made by hand with the same key in its
+    authorized_keys, never is. Every login is tried after each converge."""
+    keydir = tmp_path_factory.mktemp("admin-key")
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "test-admin-key",
+                    "-f", str(keydir / "id")], check=True)
+    private = (keydir / "id").read_text(encoding="utf-8")
+    public = (keydir / "id.pub").read_text(encoding="utf-8").strip()
+    hosts = scenario_hosts()
+    for host in hosts.values():
+        with host.sudo():
+            host.check_output("install -d -m 0700 %s", os.path.dirname(TEST_KEY_ON_HOST))
+            host.check_output("printf '%%s' %s | install -m 0600 /dev/stdin %s", private, TEST_KEY_ON_HOST)
+            host.check_output("id bystander || useradd --create-home --shell /bin/bash bystander")
+            host.check_output("install -d -m 0700 -o bystander -g bystander ~bystander/.ssh")
+            host.check_output("printf '%%s\\n' %s | install -m 0600 -o bystander -g bystander /dev/stdin "
+                              "~bystander/.ssh/authorized_keys", public)
+
+    admins = _scenario_admins()
+    with_extra = [dict(a, ssh_keys=a.get("ssh_keys", []) + [public]) if a["name"] == "ops" else a for a in admins]
+    with_extra.append({"name": "leaver", "ssh_keys": [public]})
+    added = converge("all", {"base_admin_users": with_extra})
+    assert added.returncode == 0, added.stdout[-3000:]
+    before = {name: {u: _login_from_the_host(h, u) for u in LOGINS} for name, h in hosts.items()}
+
+    taken_off = converge("all")
+    assert taken_off.returncode == 0, taken_off.stdout[-3000:]
+    after = {name: {u: _login_from_the_host(h, u) for u in LOGINS} for name, h in hosts.items()}
+    return {"before": before, "after": after}
+
+
+def test_a_key_and_an_admin_taken_off_the_list_are_refused_over_ssh(host, admin_changes):
+    name = host.backend.get_hostname()
+    before, after = admin_changes["before"][name], admin_changes["after"][name]
+    # both got in while listed: the refusals below are the converge's doing
+    assert before["ops"].rc == 0, before["ops"].stderr
+    assert before["leaver"].rc == 0, before["leaver"].stderr
+    for user in ("ops", "leaver"):
+        assert after[user].rc == 255, (user, after[user].stderr)
+        assert "Permission denied" in after[user].stderr, (user, after[user].stderr)
+    # ops is still an admin, with the keys still listed (the harness's key gets in)
+    rec = _instance(host)
+    assert _ssh(host, "ops", "-i", rec["identity_file"], command="true").returncode == 0
+
+
+def test_a_former_admin_is_locked_expired_keyless_and_out_of_the_group(host, admin_changes):
+    """Dropped from the list: the account stays (its files keep their owner), login does not."""
+    with host.sudo():
+        assert host.run("getent passwd leaver").rc == 0
+        assert host.check_output("passwd --status leaver").split()[1] == "L"
+        expiry = host.check_output("getent shadow leaver").split(":")[7]
+        assert expiry == "1", expiry  # days since 1970-01-01: expired
+        assert not host.file("/home/leaver/.ssh/authorized_keys").exists
+        assert ADMIN_GROUP not in host.check_output("id -nG leaver").split()
+        assert "leaver" not in host.file("/etc/sudoers.d/50-flaskstack-admins").content_string
+        # the listed admin and the user this play connects as are in the group
+        members = host.check_output("getent group %s", ADMIN_GROUP).split(":")[3].split(",")
+    assert {"ops", "admin"} <= set(members), members
+    # state: absent removes the account instead
+    assert host.run("getent passwd former").rc == 2
+
+
+def test_sshd_lets_in_the_admin_group_only(host, admin_changes):
+    """bystander's key is in its authorized_keys, but it is no admin: refused before and after."""
+    name = host.backend.get_hostname()
+    for phase in ("before", "after"):
+        refused = admin_changes[phase][name]["bystander"]
+        assert refused.rc == 255 and "Permission denied" in refused.stderr, (phase, refused.stderr)
+    with host.sudo():
+        log = host.check_output("journalctl -u ssh.service --no-pager -o cat -n 2000")
+    assert "User bystander from 127.0.0.1 not allowed because none of user's groups are listed in AllowGroups" in log
+
+
+# --- No silent purges (issue 25, item 5) -------------------------------------
+
+PURGE_OWNED = "nano"  # a small package with a configuration file (/etc/nanorc)
+APT = "DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 -qq -y"
+
+
+@pytest.fixture(scope="session")
+def removed_by_hand():
+    """What an admin does by hand on each host: install PostgreSQL (it creates a
+    cluster) and nano, `apt remove --autoremove` both, then converge with nano as
+    the one package whose leftovers base owns."""
+    hosts = scenario_hosts()
+    versions = {}
+    for name, host in hosts.items():
+        version = {"bookworm": "15", "trixie": "17"}[host.system_info.codename]
+        versions[name] = version
+        with host.sudo():
+            host.check_output(APT + " install --no-install-recommends postgresql-%s %s", version, PURGE_OWNED)
+            assert host.file(f"/var/lib/postgresql/{version}/main/PG_VERSION").exists
+            # --autoremove: the dependencies go too, so unattended-upgrade finds nothing to
+            # clean up that another test would trip on (removed, never purged)
+            host.check_output(APT + " remove --autoremove postgresql-%s %s", version, PURGE_OWNED)
+            status = host.check_output("dpkg-query --show --showformat='${db:Status-Abbrev}' postgresql-%s", version)
+            assert status.strip() == "rc", status
+    result = converge("all", {"base_purge_removed_packages": [PURGE_OWNED]})
+    return {"versions": versions, "converge": result}
+
+
+def test_apt_remove_then_a_converge_keeps_the_data_directory(host, removed_by_hand):
+    assert removed_by_hand["converge"].returncode == 0, removed_by_hand["converge"].stdout[-3000:]
+    version = removed_by_hand["versions"][host.backend.get_hostname()]
+    with host.sudo():
+        assert host.file(f"/var/lib/postgresql/{version}/main/PG_VERSION").exists
+        assert host.file(f"/etc/postgresql/{version}/main/postgresql.conf").exists
+        status = host.check_output("dpkg-query --show --showformat='${db:Status-Abbrev}' postgresql-%s", version)
+    assert status.strip() == "rc", status
+
+
+def test_the_leftovers_of_a_listed_package_are_purged(host, removed_by_hand):
+    assert removed_by_hand["converge"].returncode == 0, removed_by_hand["converge"].stdout[-3000:]
+    assert not host.file("/etc/nanorc").exists
+    status = host.run("dpkg-query --show --showformat='${db:Status-Abbrev}' %s", PURGE_OWNED)
+    assert status.rc != 0 or status.stdout.strip() in ("un", "pn"), status.stdout

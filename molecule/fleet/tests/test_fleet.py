@@ -243,10 +243,8 @@ def test_requests_spread_over_both_app_hosts(fleet, acme_root):
     assert served == set(APP_HOSTS), answers
 
 
-def test_the_app_logs_the_real_client_address(fleet, acme_root):
-    """One X-Forwarded-For hop reaches the app: the client's, not the balancer's."""
-    request_id = through_lb(fleet, acme_root, "/health/ready")[0]["headers"]["X-Request-ID"]
-
+def app_log_entry(fleet, request_id: str) -> tuple[str, dict]:
+    """The app host that logged one request and its JSON line (bounded poll: journald is asynchronous)."""
     def logged():
         for name in APP_HOSTS:
             with fleet[name].sudo():
@@ -256,9 +254,56 @@ def test_the_app_logs_the_real_client_address(fleet, acme_root):
                     return name, json.loads(line)
         return None
 
-    _, entry = wait_until(logged, 15, f"the app's log line for request {request_id}")
+    return wait_until(logged, 15, f"the app's log line for request {request_id}")
+
+
+def test_the_app_logs_the_real_client_address(fleet, acme_root):
+    """One X-Forwarded-For hop reaches the app: the client's, not the balancer's."""
+    request_id = through_lb(fleet, acme_root, "/health/ready")[0]["headers"]["X-Request-ID"]
+    _, entry = app_log_entry(fleet, request_id)
     assert entry["remote_addr"] == ADDRESSES[CLIENT_HOST], entry
     assert entry["remote_addr"] != ADDRESSES["fleet-lb"]
+
+
+# Runs on one host: GET /health with a client's own forwarding headers (a
+# spoofed host, scheme, port and client address), over HTTPS to the balancer
+# (argv[2] "lb", trusting only the ACME root argv[1]) or over plain HTTP to an
+# app host's nginx (argv[2] its private address); prints the request id.
+SPOOFED = r'''
+import ssl, sys, http.client
+root, target = sys.argv[1], sys.argv[2]
+if target == "lb":
+    conn = http.client.HTTPSConnection("shop.test", 443, context=ssl.create_default_context(cadata=root), timeout=10)
+else:
+    conn = http.client.HTTPConnection(target, 8080, timeout=10)
+conn.request("GET", "/health", headers={"Host": "shop.test", "X-Forwarded-Host": "evil.example",
+                                        "X-Forwarded-Proto": "http" if target == "lb" else "https",
+                                        "X-Forwarded-Port": "6666", "X-Forwarded-For": "192.0.2.66"})
+answer = conn.getresponse()
+answer.read()
+assert answer.status == 200, answer.status
+print(answer.getheader("X-Request-ID"))
+'''
+
+
+def test_the_balancer_decides_the_host_and_scheme_the_app_sees(fleet, acme_root):
+    """Through the balancer a client's X-Forwarded-* are replaced by what the balancer
+    accepted, and the app host takes them from the balancer alone."""
+    request_id = fleet[CLIENT_HOST].check_output("python3 -c %s %s lb", SPOOFED, acme_root)
+    _, entry = app_log_entry(fleet, request_id)
+    assert (entry["host"], entry["scheme"]) == ("shop.test", "https"), entry
+    assert entry["remote_addr"] == ADDRESSES[CLIENT_HOST], entry
+
+
+def test_an_app_host_trusts_forwarding_headers_from_the_balancer_only(fleet, acme_root):
+    """A request that reaches an app host's nginx from elsewhere (here: the app host itself;
+    the firewall keeps other hosts out) gets what that nginx accepted: plain HTTP on 8080."""
+    web = "fleet-web1"
+    request_id = fleet[web].check_output("python3 -c %s %s %s", SPOOFED, acme_root, ADDRESSES[web])
+    name, entry = app_log_entry(fleet, request_id)
+    assert name == web
+    assert (entry["host"], entry["scheme"]) == ("shop.test:8080", "http"), entry
+    assert entry["remote_addr"] == ADDRESSES[web], entry
 
 
 def test_traffic_flows_only_where_it_must(fleet):

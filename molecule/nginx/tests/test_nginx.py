@@ -37,14 +37,15 @@ if mode == "tls":
 elif mode == "get":
     scheme, host, path = args[:3]
     count = int(args[3]) if len(args) > 3 else 1
+    extra = json.loads(args[4]) if len(args) > 4 else {}
     results = []
     for _ in range(count):
         try:
             if scheme == "https":  # the name resolves to this host (/etc/hosts); SNI = name
-                conn = http.client.HTTPSConnection(host, 443, timeout=5, context=ctx())
+                conn = http.client.HTTPSConnection(host.split(":")[0], 443, timeout=5, context=ctx())
             else:
                 conn = http.client.HTTPConnection("127.0.0.1", 80, timeout=5)
-            conn.request("GET", path, headers={"Host": host})
+            conn.request("GET", path, headers={"Host": host, **extra})
             r = conn.getresponse()
             results.append({"status": r.status, "headers": {k.lower(): v for k, v in r.getheaders()},
                             "body": r.read().decode(errors="replace")})
@@ -60,8 +61,9 @@ def probe(host, *args):
     return json.loads(result.stdout)
 
 
-def get(host, scheme, name, path, count=1):
-    return json.loads(host.check_output("python3 -c %s get %s %s %s %s", PROBE, scheme, name, path, str(count)))
+def get(host, scheme, name, path, count=1, headers=None):
+    return json.loads(host.check_output("python3 -c %s get %s %s %s %s %s", PROBE, scheme, name, path, str(count),
+                                        json.dumps(headers or {})))
 
 
 def test_tls_versions(host):
@@ -97,6 +99,22 @@ def test_proxy_headers_reach_the_app(host):
     assert headers["x-real-ip"] == "127.0.0.1"
     assert headers["x-forwarded-for"] == "127.0.0.1"
     assert len(headers["x-request-id"]) == 32
+
+
+def test_a_clients_own_forwarding_headers_never_reach_the_app(host):
+    """The host, port and scheme the app sees are what nginx accepted; other forwarding
+    headers apps read are dropped."""
+    spoofed = {"X-Forwarded-Host": "evil.example", "X-Forwarded-Port": "6666", "X-Forwarded-Proto": "http",
+               "Forwarded": "host=evil.example;proto=http", "X-Forwarded-Prefix": "/evil",
+               "X-Forwarded-Ssl": "off", "X-Forwarded-Protocol": "http"}
+    headers = json.loads(get(host, "https", "shop.test", "/orders", headers=spoofed)[0]["body"])["headers"]
+    assert (headers["x-forwarded-host"], headers["x-forwarded-port"], headers["x-forwarded-proto"]) == (
+        "shop.test", "443", "https"), headers
+    assert not {"forwarded", "x-forwarded-prefix", "x-forwarded-ssl", "x-forwarded-protocol"} & set(headers), headers
+    # the host a client asked for keeps its port (a port mapping such as `make demo`'s 8443)
+    mapped = json.loads(get(host, "https", "shop.test:8443", "/orders")[0]["body"])["headers"]
+    assert (mapped["host"], mapped["x-forwarded-host"], mapped["x-forwarded-port"]) == (
+        "shop.test:8443", "shop.test:8443", "8443"), mapped
 
 
 def test_http_redirects_to_https_except_acme(host):

@@ -171,6 +171,44 @@ def test_logs_in_journald_are_json_with_the_request_id_nginx_sent(host):
     assert access and access[0]["status"] == 200
 
 
+# Runs on the host: GET /health through nginx with a client's own forwarding
+# headers (a spoofed host, scheme and port); prints the request id nginx assigned.
+SPOOFED = r'''
+import ssl, urllib.request, http.client
+root = urllib.request.urlopen("https://localhost:15000/roots/0", timeout=10).read().decode()
+conn = http.client.HTTPSConnection("shop.test", 443, context=ssl.create_default_context(cadata=root), timeout=10)
+conn.request("GET", "/health", headers={"X-Forwarded-Host": "evil.example", "X-Forwarded-Proto": "http",
+                                        "X-Forwarded-Port": "6666", "Forwarded": "host=evil.example;proto=http"})
+answer = conn.getresponse()
+answer.read()
+print(answer.status, answer.getheader("X-Request-ID"))
+'''
+
+
+def logged_request(host, request_id: str) -> dict:
+    """The app's JSON log line for one request (journald takes it asynchronously: bounded poll)."""
+    deadline = time.monotonic() + 15
+    while True:
+        with host.sudo():
+            lines = host.check_output("journalctl -u gunicorn-flaskapp.service -o cat --no-pager -n 300")
+        entries = [json.loads(line) for line in lines.splitlines()
+                   if request_id in line and '"message": "request"' in line]
+        if entries:
+            return entries[0]
+        assert time.monotonic() < deadline, f"no log line for request {request_id}"
+        time.sleep(0.2)
+
+
+def test_the_edge_decides_the_host_and_scheme_the_app_sees(host):
+    """A client's X-Forwarded-Host/-Proto/-Port never reach the app: it sees the site's name
+    over HTTPS. On both hosts: the maps that decide it are nginx's, whose version differs
+    between the releases."""
+    status, request_id = host.check_output("python3 -c %s", SPOOFED).split()
+    assert status == "200"
+    entry = logged_request(host, request_id)
+    assert (entry["host"], entry["scheme"]) == ("shop.test", "https"), entry
+
+
 def test_debug_is_off_and_errors_are_not_tracebacks(host):
     missing = request(host, path="/no-such-page")
     assert missing["status"] == 404
