@@ -237,3 +237,25 @@ def test_planted_current_and_candidate_links_are_replaced_not_followed(host, pla
     assert run["result"].returncode == 0, said(run["result"])[-3000:]
     assert all(link and link.startswith(f"{ROOT}/releases/") for link in run["links"]), run["links"]
     assert request(host, path="/health/ready")["json"]["release"] == current_release(host)
+
+
+def test_a_deploy_root_the_app_user_could_write_is_refused(host, drill):
+    """deploy.yml on a deploy root the app user owns (as earlier versions left it, before
+    site.yml's python role makes it root's): the deploy is refused, naming the path, before
+    the lock is taken or anything changes. A deploy drill (one host)."""
+    name = host.backend.get_hostname()
+    with host.sudo():
+        owner = host.check_output("stat -c %%U %s", ROOT)
+        history = host.run("wc -l < %s/shared/deploys.jsonl", ROOT).stdout
+        host.check_output("chown %s %s", APP, ROOT)
+    try:
+        result = ansible_playbook("playbooks/deploy.yml", name)
+    finally:
+        with host.sudo():
+            host.check_output("chown %s %s", owner, ROOT)
+    text = said(result)
+    assert result.returncode != 0, text[-3000:]
+    assert f"The deploy root {ROOT} is owned by {APP} with mode 0751" in text, text[-3000:]
+    with host.sudo():
+        assert host.run("wc -l < %s/shared/deploys.jsonl", ROOT).stdout == history  # no run recorded
+        assert not host.file(f"{ROOT}/shared/deploy.lock").exists
