@@ -161,8 +161,12 @@ def test_the_app_user_cannot_write_any_release_or_venv(host):
         venvs = host.file(f"{ROOT}/venvs").listdir()
         assert venvs
         for venv in venvs:
+            assert host.file(f"{ROOT}/venvs/{venv}").user == "root", venv
             record = host.file(f"{ROOT}/venvs/{venv}/.flaskstack-complete")
-            assert host.file(f"{ROOT}/venvs/{venv}").user == "root" and record.user == "root", venv
+            assert not record.exists or (record.user == "root" and not record.is_symlink), venv
+        # the live release's venv was built (or checked) by this version: it has root's record
+        live = host.file(f"{ROOT}/current/venv").linked_to
+        assert host.file(f"{live}/.flaskstack-complete").user == "root"
 
 
 def test_a_release_from_git_is_read_only_to_the_app_user(host, drill, git_version):
