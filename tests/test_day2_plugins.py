@@ -103,6 +103,40 @@ def test_release_appends_history_and_leaves_another_holders_lock(tmp_path):
     assert oct((tmp_path / "deploys.jsonl").stat().st_mode & 0o777) == "0o640"
 
 
+def test_no_link_is_followed_to_the_lock_or_the_history(tmp_path):
+    """Root takes the lock and appends the history in the app's tree: a link planted
+    for the lock, the history or a directory above them is refused, naming it, and
+    what it points at is left exactly as it was."""
+    lock = _lock()
+    outside = tmp_path / "outside"
+    outside.mkdir(mode=0o700)
+    victim = outside / "victim"
+    victim.write_text("untouched\n")
+    victim.chmod(0o600)
+    shared = tmp_path / "shared"
+    shared.mkdir(mode=0o750)
+    (shared / "deploy.lock").symlink_to(victim)
+    with pytest.raises(lock.Refused, match=f"{shared / 'deploy.lock'} is a link"):
+        lock.take(FakeModule(holder={"user": "alice"}), str(shared / "deploy.lock"), 1000.0)
+    (shared / "deploy.lock").unlink()
+    mine = lock.take(FakeModule(holder={"user": "alice"}), str(shared / "deploy.lock"), 1000.0)
+    (shared / "deploys.jsonl").symlink_to(victim)
+    with pytest.raises(lock.Refused, match=f"{shared / 'deploys.jsonl'} is a link"):
+        lock.release(FakeModule(token=mine["token"], history=str(shared / "deploys.jsonl"), record={"a": 1}),
+                     str(shared / "deploy.lock"), 1001.0)
+    swapped = tmp_path / "swapped"
+    swapped.symlink_to(outside)
+    with pytest.raises(lock.Refused, match=f"{swapped} is a link \\(to {outside}\\)"):
+        lock.take(FakeModule(holder={"user": "bob"}), str(swapped / "deploy.lock"), 1000.0)
+    open_dir = tmp_path / "open"
+    open_dir.mkdir()
+    open_dir.chmod(0o777)
+    with pytest.raises(lock.Refused, match=f"{open_dir} \\(mode 0777\\) can be changed by its group or others"):
+        lock.take(FakeModule(holder={"user": "bob"}), str(open_dir / "deploy.lock"), 1000.0)
+    assert victim.read_text() == "untouched\n" and victim.stat().st_mode & 0o777 == 0o600
+    assert sorted(p.name for p in outside.iterdir()) == ["victim"] and not list(open_dir.iterdir())
+
+
 def test_controller_names_user_host_and_pid():
     sys.path.insert(0, str(REPO / "plugins" / "lookup"))
     from controller import describe  # noqa: PLC0415

@@ -46,6 +46,10 @@ CASES = {
         "python", {"python_venv_require_hashes": True, "python_app_user": "rejectedapp"},
         "python_venv_require_hashes needs"),
     "python-root-app-user": ("python", {"python_app_user": "root"}, "not root"),
+    "python-root-home-writable-by-the-app": (
+        "python", {"python_app_home_owner": "root", "python_app_home_mode": "0771"},
+        "python_app_home_mode 0771 lets the app's group or others write"),
+    "python-unknown-home-owner": ("python", {"python_app_home_owner": "nobody"}, "python_app_home_owner"),
     "python-missing-requirements-file": (
         "python", {"python_venv_requirements_file": "/nonexistent/requirements.txt",
                    "python_app_user": "rejectedapp"}, "does not exist on the controller"),

@@ -22,6 +22,11 @@ description:
     I(history) (created root-owned, mode 0640), adding C(duration) (seconds since the lock was taken)
     when the lock was this run's.
   - A run that is killed leaves the lock; it expires after I(expiry) seconds or is broken explicitly.
+  - No link is followed - the module runs as root in a tree an app may share. The directories of
+    I(path) and I(history) are opened component by component with C(O_NOFOLLOW), and each must be
+    owned by root (or the user the module runs as) and not writable by group or others (unless
+    sticky, as C(/tmp)); the files are opened with C(O_NOFOLLOW) under those directories. A link or
+    a directory someone else could change fails the module, naming the path, before anything is written.
 version_added: 1.1.0
 author: flaskstack.deploy contributors
 options:
@@ -105,24 +110,83 @@ entry:
 """
 
 import datetime
+import errno
 import json
 import os
 import secrets
+import stat
 import time
 
 from ansible.module_utils.basic import AnsibleModule
 
 
-def _read(path):
+class Refused(Exception):
+    """A path the module will not use as root: a link, or a directory someone else can change."""
+
+
+def _open_dir(directory):
+    """An fd of DIRECTORY, opened from / one component at a time without following a link;
+    every component root's (or ours) and not writable by group or others unless sticky."""
+    fd = os.open("/", os.O_RDONLY | os.O_DIRECTORY)
+    walked = ""
     try:
-        with open(path, encoding="utf-8") as handle:
-            return json.load(handle)
+        for part in [p for p in os.path.abspath(directory).split("/") if p]:
+            walked += "/" + part
+            try:
+                next_fd = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
+            except OSError as error:
+                if error.errno in (errno.ELOOP, errno.ENOTDIR) and stat.S_ISLNK(
+                        os.stat(part, dir_fd=fd, follow_symlinks=False).st_mode):
+                    raise Refused(f"{walked} is a link (to {os.readlink(part, dir_fd=fd)}), "
+                                  "not a directory: refusing to follow it") from error
+                raise
+            os.close(fd)
+            fd = next_fd
+            info = os.fstat(fd)
+            if info.st_uid not in (0, os.geteuid()):
+                raise Refused(f"{walked} is owned by uid {info.st_uid}, not root: refusing to use it")
+            if info.st_mode & 0o022 and not info.st_mode & stat.S_ISVTX:
+                raise Refused(f"{walked} (mode {stat.S_IMODE(info.st_mode):04o}) can be changed by its "
+                              "group or others: refusing to use it")
+        return fd
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+class _Place:
+    """A file name in a directory opened by _open_dir (used through dir_fd, never by path)."""
+
+    def __init__(self, path):
+        self.path = path
+        self.name = os.path.basename(path)
+        self.dir_fd = _open_dir(os.path.dirname(path) or ".")
+
+    def open(self, flags, mode=0o640):
+        try:
+            return os.open(self.name, flags | os.O_NOFOLLOW, mode, dir_fd=self.dir_fd)
+        except OSError as error:
+            if error.errno == errno.ELOOP:
+                raise Refused(f"{self.path} is a link: refusing to follow it") from error
+            raise
+
+    def close(self):
+        os.close(self.dir_fd)
+
+
+def _read(place):
+    try:
+        fd = place.open(os.O_RDONLY)
     except FileNotFoundError:
         return None
+    try:
+        with os.fdopen(fd, encoding="utf-8") as handle:
+            return json.load(handle)
     except (OSError, ValueError):
         # unreadable or half-written: judge it by the file's age
         try:
-            return {"since_epoch": os.stat(path).st_mtime, "unreadable": True}
+            return {"since_epoch": os.stat(place.name, dir_fd=place.dir_fd, follow_symlinks=False).st_mtime,
+                    "unreadable": True}
         except FileNotFoundError:
             return None
 
@@ -143,15 +207,26 @@ def _describe(lock, now):
 
 
 def take(module, path, now):
+    place = _Place(path)
+    try:
+        return _take(module, place, now)
+    finally:
+        place.close()
+
+
+def _take(module, place, now):
+    path = place.path
     holder = dict(module.params["holder"])
     token = secrets.token_hex(16)
     lock = {**holder, "since": _utc(now), "since_epoch": now, "token": token}
     broken = None
     for _attempt in range(3):
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640)
+            fd = place.open(os.O_WRONLY | os.O_CREAT | os.O_EXCL)
         except FileExistsError:
-            held = _read(path)
+            if stat.S_ISLNK(os.stat(place.name, dir_fd=place.dir_fd, follow_symlinks=False).st_mode):
+                raise Refused(f"{path} is a link: refusing to follow it") from None
+            held = _read(place)
             if held is None:
                 continue  # released meanwhile: try again
             age = now - float(held.get("since_epoch", now))
@@ -161,12 +236,12 @@ def take(module, path, now):
                          f"It expires {int(module.params['expiry'] - age)} s from now; if that run is dead, "
                          "break the lock with -e flask_app_deploy_lock_break=true."),
                     held_by=_public(held))
-            stale = f"{path}.broken-{int(now)}-{secrets.token_hex(4)}"
+            stale = f"{place.name}.broken-{int(now)}-{secrets.token_hex(4)}"
             try:
-                os.rename(path, stale)
+                os.rename(place.name, stale, src_dir_fd=place.dir_fd, dst_dir_fd=place.dir_fd)
             except FileNotFoundError:
                 continue  # another run broke it first: race for the new lock
-            os.unlink(stale)
+            os.unlink(stale, dir_fd=place.dir_fd)
             broken = {**_public(held), "reason": "broken on request" if module.params["break_lock"] else "expired"}
             continue
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
@@ -181,7 +256,30 @@ def take(module, path, now):
 
 
 def release(module, path, now):
-    held = _read(path)
+    place = _Place(path)
+    try:
+        return _release(module, place, now)
+    finally:
+        place.close()
+
+
+def _append(history, record):
+    """One JSON line appended to HISTORY (a regular file, never through a link), mode 0640."""
+    place = _Place(history)
+    try:
+        fd = place.open(os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+        with os.fdopen(fd, "a", encoding="utf-8") as handle:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise Refused(f"{history} is not a regular file: refusing to write it")
+            handle.write(json.dumps(record, sort_keys=True) + "\n")
+            os.fchmod(fd, 0o640)
+    finally:
+        place.close()
+
+
+def _release(module, place, now):
+    path = place.path
+    held = _read(place)
     ours = bool(held) and held.get("token") == module.params["token"] and module.params["token"] != ""
     result = {"changed": False}
     record = dict(module.params["record"])
@@ -191,13 +289,10 @@ def release(module, path, now):
         history = module.params["history"]
         if not history:
             module.fail_json(msg="record needs history (the file to append it to)")
-        fd = os.open(history, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o640)
-        with os.fdopen(fd, "a", encoding="utf-8") as handle:
-            handle.write(json.dumps(record, sort_keys=True) + "\n")
-        os.chmod(history, 0o640)
+        _append(history, record)
         result.update(changed=True, entry=record)
     if ours:
-        os.unlink(path)
+        os.unlink(place.name, dir_fd=place.dir_fd)
         result["changed"] = True
     elif held:
         result["warnings"] = [f"{path} is not this run's lock any more (held by {_describe(held, now)}); left in place"]
@@ -220,10 +315,14 @@ def main():
     )
     path = module.params["path"]
     now = time.time()
-    if module.params["state"] == "present":
-        result = take(module, path, now)
-    else:
-        result = release(module, path, now)
+    try:
+        if module.params["state"] == "present":
+            result = take(module, path, now)
+        else:
+            result = release(module, path, now)
+    except Refused as refused:
+        module.fail_json(msg=f"{refused} (the deploy lock and history are written as root; nothing was written).")
+        return
     warnings = result.pop("warnings", [])
     for warning in warnings:
         module.warn(warning)
