@@ -303,7 +303,8 @@ def test_restore_killed_halfway_leaves_the_live_database_untouched(host, live_sh
     killer_script = (
         "until psql -XAtq -c \"SELECT 1 FROM pg_stat_progress_copy p JOIN pg_database d ON d.oid = p.datid "
         "WHERE d.datname LIKE 'shop\\_restoring\\_%' AND p.tuples_processed > 0\" | grep -q 1; do sleep 0.1; done; "
-        "pid=$(pgrep -x pg_restore) && kill -9 $pid && echo killed $pid")
+        "for p in /proc/[0-9]*; do [ \"$(cat $p/comm 2>/dev/null)\" = pg_restore ] && pid=${p#/proc/}; done; "
+        "[ -n \"$pid\" ] && kill -9 $pid && echo killed $pid")
     killed = {}
 
     def killer():
