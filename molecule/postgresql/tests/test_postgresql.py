@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import threading
 import time
 
 import pytest
@@ -187,6 +188,158 @@ def test_restore_refuses_to_overwrite_without_replace(host):
     result = ansible_playbook("playbooks/restore.yml", name, {"postgresql_restore_database": "shop"})
     assert result.returncode != 0
     assert "postgresql_restore_replace=true" in result.stdout + result.stderr
+
+
+UNTOUCHED = "the live database shop is untouched"
+
+
+def restore_playbook(host, **extra):
+    """playbooks/restore.yml of the shop database on this host, with extra variables."""
+    return ansible_playbook("playbooks/restore.yml", host.backend.get_hostname(),
+                            {"postgresql_restore_database": "shop", **extra},
+                            env={"ANSIBLE_PIPELINING": "False"})
+
+
+def kept_databases(host):
+    return psql_super(host, "SELECT datname FROM pg_database WHERE datname LIKE 'shop\\_before\\_restore\\_%' "
+                            "ORDER BY datname").split()
+
+
+@pytest.fixture()
+def live_shop(host):
+    """The live shop database with orders in it; after the test, no copy of a restore is left over and
+    shop still takes connections. Yields a function that counts its orders."""
+    assert psql_app(host, "CREATE TABLE IF NOT EXISTS orders (id int PRIMARY KEY, item text); "
+                          "INSERT INTO orders SELECT g, 'item-' || g FROM generate_series(1, 500) g "
+                          "ON CONFLICT DO NOTHING").rc == 0
+
+    def rows():
+        result = psql_app(host, "SELECT count(*) FROM orders")
+        assert result.rc == 0, result.stderr
+        return int(result.stdout)
+
+    yield rows
+    assert psql_super(host, "SELECT datname FROM pg_database WHERE datname LIKE 'shop\\_restoring\\_%'") == ""
+    assert psql_super(host, "SELECT datallowconn FROM pg_database WHERE datname = 'shop'") == "t"
+
+
+@pytest.fixture()
+def planted_dump(host):
+    """Put a file among shop's dumps as the postgres user (mode 0600, like the backup's); removed afterwards."""
+    planted = []
+
+    def plant(name, command):
+        path = f"{BACKUPS}/shop/{name}"
+        planted.append(path)
+        with host.sudo():
+            host.check_output("runuser -u postgres -- sh -c %s", f"umask 077; {command} > {path}")
+        return name
+
+    yield plant
+    with host.sudo():
+        for path in planted:
+            host.run("rm -f %s", path)
+
+
+def assert_failed_and_untouched(result, rows_before, rows, kept_before, host, *said):
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, output[-3000:]
+    assert UNTOUCHED in output, output[-3000:]
+    for words in said:
+        assert words in output, output[-3000:]
+    assert rows() == rows_before
+    assert kept_databases(host) == kept_before
+
+
+@pytest.mark.parametrize("damage", ["garbage", "truncated"])
+def test_restore_of_a_corrupt_dump_leaves_the_live_database_untouched(host, live_shop, planted_dump, damage):
+    """The demo host's case: the newest dump is damaged and postgresql_restore_replace=true. Garbage is
+    refused when its table of contents is read; a dump cut short fails while restoring into the copy."""
+    rows_before, kept_before = live_shop(), kept_databases(host)
+    assert run_like_cron(host).rc == 0
+    newest = f"{BACKUPS}/shop/{dumps(host)[-1]}"
+    if damage == "garbage":
+        planted_dump("shop-29990101T000000Z.pgc", "head -c 65536 /dev/urandom")
+        said = ["is not a readable pg_dump archive", "did not find magic string in file header", "Nothing was restored"]
+    else:
+        # the end of the last table's data cut off: the table of contents still reads
+        planted_dump("shop-29990101T000000Z.pgc", f"head -c $(( $(stat -c %s {newest}) - 64 )) {newest}")
+        said = ['failed at "Restore into the copy', "was dropped"]
+    result = restore_playbook(host, postgresql_restore_replace=True)
+    assert_failed_and_untouched(result, rows_before, live_shop, kept_before, host, *said)
+
+
+def test_restore_needing_a_missing_extension_leaves_the_live_database_untouched(host, live_shop):
+    """A dump that creates pg_trgm, restored on a server where pg_trgm is not installed
+    (its control file moved away for the run)."""
+    rows_before, kept_before = live_shop(), kept_databases(host)
+    assert run_like_cron(host).rc == 0
+    with host.sudo("postgres"):
+        toc = host.check_output("pg_restore --list %s/shop/%s", BACKUPS, dumps(host)[-1])
+    assert "EXTENSION - pg_trgm" in toc
+    control = host.check_output("ls /usr/share/postgresql/*/extension/pg_trgm.control")
+    with host.sudo():
+        host.check_output("mv %s %s.away", control, control)
+    try:
+        result = restore_playbook(host, postgresql_restore_replace=True)
+    finally:
+        with host.sudo():
+            host.check_output("mv %s.away %s", control, control)
+    assert_failed_and_untouched(result, rows_before, live_shop, kept_before, host,
+                                'failed at "Restore into the copy', "pg_trgm")
+
+
+def test_restore_killed_halfway_leaves_the_live_database_untouched(host, live_shop, planted_dump):
+    """pg_restore killed (SIGKILL) once its COPY into the copy has rows in flight."""
+    rows_before, kept_before = live_shop(), kept_databases(host)
+    psql_super(host, "DROP DATABASE IF EXISTS bulk_source")
+    psql_super(host, "CREATE DATABASE bulk_source")
+    psql_super(host, "CREATE TABLE orders (id int PRIMARY KEY, item text); "
+                     "INSERT INTO orders SELECT g, md5(g::text) FROM generate_series(1, 1500000) g", db="bulk_source")
+    name = planted_dump("shop-bulk.pgc", "pg_dump --format=custom --compress=0 bulk_source")
+    psql_super(host, "DROP DATABASE bulk_source")
+    # Bounded poll in the host (120 s): the first moment rows are being copied into the
+    # restore's copy, kill that pg_restore by its process id.
+    killer_script = (
+        "until psql -XAtq -c \"SELECT 1 FROM pg_stat_progress_copy p JOIN pg_database d ON d.oid = p.datid "
+        "WHERE d.datname LIKE 'shop\\_restoring\\_%' AND p.tuples_processed > 0\" | grep -q 1; do sleep 0.1; done; "
+        "for p in /proc/[0-9]*; do [ \"$(cat $p/comm 2>/dev/null)\" = pg_restore ] && pid=${p#/proc/}; done; "
+        "[ -n \"$pid\" ] && kill -9 $pid && echo killed $pid")
+    killed = {}
+
+    def killer():
+        with host.sudo("postgres"):
+            killed["result"] = host.run("timeout 120 sh -c %s", killer_script)
+
+    thread = threading.Thread(target=killer)
+    thread.start()
+    try:
+        result = restore_playbook(host, postgresql_restore_replace=True, postgresql_restore_dump=name)
+    finally:
+        thread.join(timeout=130)
+    assert killed["result"].stdout.startswith("killed "), killed["result"].stdout + killed["result"].stderr
+    assert_failed_and_untouched(result, rows_before, live_shop, kept_before, host,
+                                'failed at "Restore into the copy', "was dropped")
+
+
+def test_replace_restore_swaps_in_and_keeps_the_replaced_database(host, live_shop):
+    rows_before = live_shop()
+    assert run_like_cron(host).rc == 0
+    assert psql_app(host, "INSERT INTO orders SELECT g, 'late-' || g FROM generate_series(100001, 100010) g").rc == 0
+    kept_before = kept_databases(host)
+
+    result = restore_playbook(host, postgresql_restore_replace=True)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    assert live_shop() == rows_before
+    kept = [name for name in kept_databases(host) if name not in kept_before]
+    assert len(kept) == 1 and len(kept[0]) <= 63, kept
+    # the replaced database, as it was at the swap: the 10 rows written after the dump are there
+    assert psql_app(host, "SELECT count(*) FROM orders", db=kept[0]).stdout.strip() == str(rows_before + 10)
+    assert f"sudo -u postgres dropdb --port 5432 {kept[0]}" in result.stdout
+    assert psql_super(host, "SELECT pg_get_userbyid(datdba), has_database_privilege('public', datname, 'CONNECT') "
+                            "FROM pg_database WHERE datname = 'shop'") == "shop|f"
+    assert psql_super(host, "SELECT tableowner FROM pg_tables WHERE tablename = 'orders'", db="shop") == "shop"
+    psql_super(host, f"DROP DATABASE {kept[0]}")
 
 
 def test_backup_playbook_runs_the_same_job(host):
