@@ -274,8 +274,9 @@ def test_restore_needing_a_missing_extension_leaves_the_live_database_untouched(
     (its control file moved away for the run)."""
     rows_before, kept_before = live_shop(), kept_databases(host)
     assert run_like_cron(host).rc == 0
+    newest = dumps(host)[-1]
     with host.sudo("postgres"):
-        toc = host.check_output("pg_restore --list %s/shop/%s", BACKUPS, dumps(host)[-1])
+        toc = host.check_output("pg_restore --list %s/shop/%s", BACKUPS, newest)
     assert "EXTENSION - pg_trgm" in toc
     control = host.check_output("ls /usr/share/postgresql/*/extension/pg_trgm.control")
     with host.sudo():
