@@ -135,6 +135,9 @@ def site_settings(vm, domain: str) -> dict:
     return {**SECRETS, "flaskstack_domain": domain, "flaskstack_acme_email": f"ops@{ZONE}",
             "cloud_ssh_public_key": vm["public_key"], "cloud_admin_cidr": "198.51.100.7/32",
             "cloud_dns_zone": ZONE,
+            # the admin the user logs in as once base has run (sshd lets in the admin group only);
+            # on DigitalOcean the first run connects as root and creates it
+            "base_admin_users": [{"name": "admin", "ssh_keys": [vm["public_key"]]}],
             "cloud_hosts": [{"name": "web-1", "groups": ["web", "db", "cache"], "size": "SIZE"}],
             # the test CA instead of Let's Encrypt; the security updates are the base scenario's subject
             "letsencrypt_acme_directory": "https://localhost:14000/dir", "letsencrypt_acme_ca_certificate": vm["acme_ca"],
